@@ -1,0 +1,139 @@
+"""Self-contained checkpoints: write atomically, read with clear refusals, load for inference.
+
+A checkpoint is a dict saved with `torch.save`:
+
+    format          "s2s-checkpoint"
+    format_version  FORMAT_VERSION
+    config          the resolved Config as a plain dict
+    model_state     the model's state_dict
+    spm_src, spm_tgt  SentencePiece model protos (bytes; the same bytes when the vocab is joint)
+    ...             training state added by the trainer (optimizer, scheduler, step, RNG, ...)
+
+so one file is enough to translate. A run directory (`runs/<name>/`) holds `best.pt` and
+`last.pt`; wherever a checkpoint is expected a run directory is accepted too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seq2seq.config import Config, config_from_dict
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.errors import UserError
+
+FORMAT = "s2s-checkpoint"
+FORMAT_VERSION = 1
+RUNS_ROOT = Path("runs")
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call `write(tmp_path)`, then rename over `path`, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp_name))
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def make_payload(config: Config, model: torch.nn.Module, src_tokenizer: Tokenizer,
+                 tgt_tokenizer: Tokenizer, **training_state: Any) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "model_state": model.state_dict(),
+        "spm_src": src_tokenizer.to_bytes(),
+        "spm_tgt": tgt_tokenizer.to_bytes(),
+        **training_state,
+    }
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory -> its best.pt (else last.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise UserError(f"{path}: run directory holds no best.pt or last.pt; train a model with "
+                        "`s2s train --config ...` first")
+    if not path.exists():
+        raise UserError(f"{path}: no such checkpoint or run directory")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint file; a truncated or foreign file is a UserError."""
+    path = resolve_checkpoint_path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, not a torch file, unpickling refused ...
+        raise UserError(f"{path}: unreadable checkpoint (truncated or not written by s2s): "
+                        f"{type(exc).__name__}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{path}: not an s2s checkpoint")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UserError(f"{path}: checkpoint format version {version}, but this s2s reads version "
+                        f"{FORMAT_VERSION}; retrain or use the s2s version that wrote it")
+    payload["path"] = str(path)
+    return payload
+
+
+@dataclass
+class InferenceModel:
+    """Everything needed to translate: model (eval mode), config and tokenizers."""
+
+    model: Any  # seq2seq.models.base.Seq2SeqModel
+    config: Config
+    src_tokenizer: Tokenizer
+    tgt_tokenizer: Tokenizer
+    path: Path
+
+
+def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
+    from seq2seq.models import build_model  # models import torch-heavy code; keep it lazy
+
+    where = payload.get("path", "checkpoint")
+    config = config_from_dict(payload["config"], where=f"{where} (stored config)")
+    src_tok = Tokenizer(payload["spm_src"], origin=f"{where} (source vocabulary)")
+    tgt_tok = src_tok if payload["spm_src"] == payload["spm_tgt"] and config.data.joint_vocab \
+        else Tokenizer(payload["spm_tgt"], origin=f"{where} (target vocabulary)")
+    model = build_model(config.model, src_tok.vocab_size, tgt_tok.vocab_size, config.data.joint_vocab)
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"{where}: weights do not match the model its config describes "
+                        f"({first})") from None
+    model.eval()
+    return InferenceModel(model, config, src_tok, tgt_tok, Path(where))
+
+
+def load_for_inference(path: str | Path) -> InferenceModel:
+    return model_from_payload(load_checkpoint(path))
+
+
+def latest_run(runs_root: Path = RUNS_ROOT) -> Path:
+    """The run directory under `runs/` whose checkpoint was written most recently."""
+    candidates = [p for p in runs_root.glob("*/*.pt") if p.name in ("best.pt", "last.pt")]
+    if not candidates:
+        raise UserError(f"no trained model found under {runs_root}/; pass --model RUN_DIR_OR_CHECKPOINT "
+                        "or train one with `s2s train --config ...`")
+    return max(candidates, key=lambda p: p.stat().st_mtime).parent

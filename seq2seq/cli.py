@@ -1,0 +1,146 @@
+"""The `s2s` command line. Thin: parse arguments, call one function per command.
+
+Every user-fixable problem surfaces as `seq2seq.errors.UserError`, printed as one line on
+stderr (`error: ...`) with exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seq2seq import __version__
+from seq2seq.errors import UserError
+
+app = typer.Typer(
+    name="s2s",
+    help="Train, evaluate and use neural machine translation models (RNN with attention, Transformer).\n\n"
+         "Typical path: s2s data prepare --config C; s2s train --config C; s2s eval; s2s translate TEXT.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Get and prepare parallel corpora.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="experiment YAML file (see configs/reference.yaml)")]
+SetOption = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="override one config key, e.g. --set train.lr=0.0005 (repeatable)")]
+ModelOption = Annotated[Optional[Path], typer.Option(
+    "--model", "-m", help="run directory or checkpoint file; default: the most recently trained run under runs/")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"s2s {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="print the version and exit")] = False) -> None:
+    """s2s: neural machine translation from the command line."""
+
+
+def _load(config: Path, overrides: Optional[list[str]]):
+    from seq2seq.config import load_config
+
+    return load_config(config, overrides or [])
+
+
+@data_app.command("prepare")
+def data_prepare(config: ConfigOption, overrides: SetOption = None,
+                 force: Annotated[bool, typer.Option("--force", help="replace a different prepared corpus in the output directory")] = False) -> None:
+    """Read, normalise, filter, de-duplicate and split a parallel corpus, and train SentencePiece.
+
+    Writes data/<name>/ (or data.dir): {train,dev,test}.{src,tgt}, the SentencePiece model(s)
+    and manifest.json. Re-running with the same config and input does nothing.
+    """
+    from seq2seq.data.prepare import prepare_corpus
+
+    prepare_corpus(_load(config, overrides), force=force)
+
+
+@data_app.command("download")
+def data_download(
+    name: Annotated[str, typer.Argument(help="corpus name: tatoeba-fra-eng or multi30k-fr-en")],
+    dest: Annotated[Optional[Path], typer.Option("--dest", help="where to put the corpus; default data/raw/<name>")] = None,
+    from_path: Annotated[Optional[Path], typer.Option("--from", help="use this local copy (file or folder) instead of the internet")] = None,
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="base URL or folder that holds the same file names as the official source")] = None,
+    force: Annotated[bool, typer.Option("--force", help="download again even if a verified copy exists")] = False,
+) -> None:
+    """Download a known public corpus, verify its checksum, resume partial downloads."""
+    from seq2seq.data.download import download_corpus
+
+    download_corpus(name, dest=dest, from_path=from_path, mirror=mirror, force=force)
+
+
+@app.command("train")
+def train(config: ConfigOption, overrides: SetOption = None,
+          run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="run directory; default runs/<name>")] = None,
+          resume: Annotated[bool, typer.Option("--resume", help="continue from the run directory's last.pt")] = False,
+          force: Annotated[bool, typer.Option("--force", help="start afresh, replacing an existing run directory")] = False,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress bar; progress lines go to train.log")] = False) -> None:
+    """Train the configured model on the prepared data; validate, checkpoint, resume.
+
+    Several processes: torchrun --nproc_per_node N -m seq2seq train --config C
+    """
+    from seq2seq.train import train_command
+
+    train_command(_load(config, overrides), run_dir=run_dir, resume=resume, force=force, quiet=quiet)
+
+
+@app.command("eval")
+def evaluate(
+    model: ModelOption = None,
+    split: Annotated[str, typer.Option("--split", help="prepared split to score: test or dev")] = "test",
+    src: Annotated[Optional[Path], typer.Option("--src", help="source file to translate instead of a split")] = None,
+    ref: Annotated[Optional[Path], typer.Option("--ref", help="reference translations for --src")] = None,
+    beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
+    batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    by_length: Annotated[bool, typer.Option("--by-length", help="also BLEU per source-length bucket, with a plot")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the hypotheses to this file")] = None,
+) -> None:
+    """Translate a test set and score it with sacrebleu (BLEU, chrF, TER)."""
+    from seq2seq.evaluate import evaluate_command
+
+    evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
+                     json_output=json_output, by_length=by_length, output=output)
+
+
+@app.command("translate")
+def translate(
+    text: Annotated[Optional[list[str]], typer.Argument(help="sentences to translate; none: read stdin line by line")] = None,
+    model: ModelOption = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="file to translate, one sentence per line")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write translations here instead of stdout")] = None,
+    beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
+    n_best: Annotated[Optional[int], typer.Option("--n-best", min=1, help="print the K best translations per line, tab-separated with scores")] = None,
+    max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="longest output in subwords")] = None,
+    batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
+    plot_attention: Annotated[Optional[Path], typer.Option("--plot-attention", help="save an attention heat map (PNG) of the one input sentence")] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", help="Transformer: decoder layer to plot (default: last)")] = None,
+    head: Annotated[Optional[int], typer.Option("--head", help="Transformer: head to plot (default: average of heads)")] = None,
+) -> None:
+    """Translate text given as arguments, from --input FILE, or from stdin (one line out per line in)."""
+    from seq2seq.translate import translate_command
+
+    translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
+                      n_best=n_best, max_len=max_len, batch_tokens=batch_tokens,
+                      plot_attention=plot_attention, layer=layer, head=head)
+
+
+def run() -> None:
+    """Console-script entry point: UserError -> one line on stderr, exit 1."""
+    try:
+        app()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

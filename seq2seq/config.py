@@ -1,0 +1,338 @@
+"""Typed experiment configs: YAML in, validated dataclasses out.
+
+A config file has the top-level key `name` and the sections `data`, `model`, `train`, `decode`.
+Every key is declared below with its type, default, allowed values and a one-line help text;
+`configs/reference.yaml` documents them all. Validation is strict: an unknown key names its
+section and the nearest valid key, a wrong type or range names the key, the value and what is
+allowed. `--set section.key=value` overrides go through exactly the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from seq2seq.errors import UserError
+
+
+def option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False) -> Any:
+    """A config key: its default, a help line, and an optional numeric range [low, high]."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high,
+                                            "low_open": low_open})
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel corpus is, how to clean and split it, and the subword model."""
+
+    format: Literal["tsv", "parallel"] = option("tsv", "corpus form: one TSV file, or two line-aligned files")
+    path: Optional[str] = option(None, "the TSV file (format: tsv)")
+    src_column: int = option(2, "1-based TSV column of the source side", low=1)
+    tgt_column: int = option(1, "1-based TSV column of the target side", low=1)
+    src_path: Optional[str] = option(None, "source-language file (format: parallel)")
+    tgt_path: Optional[str] = option(None, "target-language file (format: parallel)")
+    src_lang: str = option("fr", "source language code (for names and reports)")
+    tgt_lang: str = option("en", "target language code")
+    dir: Optional[str] = option(None, "where the prepared data goes; default data/<name>")
+    normalization: Literal["nfkc", "nfc", "none"] = option("nfkc", "Unicode normalisation form")
+    lowercase: bool = option(False, "lower-case both sides")
+    max_words: int = option(80, "drop pairs with more whitespace words than this on either side", low=1)
+    max_length_ratio: float = option(3.0, "drop pairs whose word-count ratio exceeds this", low=1.0)
+    dedup: bool = option(True, "drop exact duplicate (source, target) pairs")
+    dev_size: int = option(2000, "sentence pairs held out for validation", low=0)
+    test_size: int = option(2000, "sentence pairs held out for testing", low=0)
+    seed: int = option(1, "seed of the shuffle that makes the split")
+    vocab_type: Literal["bpe", "unigram"] = option("bpe", "SentencePiece model type")
+    vocab_size: int = option(8000, "SentencePiece vocabulary size", low=16)
+    joint_vocab: bool = option(True, "one vocabulary for both languages (needed to tie source and target embeddings)")
+    character_coverage: float = option(1.0, "SentencePiece character coverage", low=0.9, high=1.0)
+    spm_max_sentences: int = option(0, "train SentencePiece on at most this many sentences (0 = all)", low=0)
+
+    def resolved_dir(self, name: str) -> Path:
+        return Path(self.dir) if self.dir else Path("data") / name
+
+
+@dataclass
+class ModelConfig:
+    """Architecture. Keys marked (rnn) or (transformer) apply to that family only."""
+
+    type: Literal["rnn", "transformer"] = option("transformer", "model family")
+    encoder_layers: int = option(3, "encoder layers", low=1)
+    decoder_layers: int = option(3, "decoder layers", low=1)
+    dropout: float = option(0.1, "dropout probability", low=0.0, high=0.9)
+    tie_embeddings: bool = option(True, "share target embeddings with the output layer (and with the source side when the vocabulary is joint)")
+    # RNN family
+    rnn_cell: Literal["lstm", "gru"] = option("lstm", "(rnn) recurrent cell")
+    embedding_dim: int = option(256, "(rnn) embedding size", low=1)
+    hidden_size: int = option(256, "(rnn) hidden size of each direction of the encoder and of the decoder", low=1)
+    bidirectional: bool = option(True, "(rnn) bidirectional encoder")
+    attention: Literal["dot", "general", "none"] = option("dot", "(rnn) score h_t.h_s, h_t W h_s, or no attention (the bottleneck baseline)")
+    input_feeding: bool = option(True, "(rnn) feed the previous attentional state into the next decoder step")
+    # Transformer family
+    d_model: int = option(256, "(transformer) model width", low=1)
+    heads: int = option(4, "(transformer) attention heads; must divide d_model", low=1)
+    ff_size: int = option(1024, "(transformer) feed-forward inner size", low=1)
+    norm: Literal["pre", "post"] = option("pre", "(transformer) layer norm before or after each sub-layer")
+    attention_dropout: float = option(0.0, "(transformer) dropout on attention weights", low=0.0, high=0.9)
+    max_positions: int = option(1024, "(transformer) longest sequence the positional encodings cover", low=16)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, batching, stopping and validation."""
+
+    batch_tokens: int = option(4000, "target tokens per batch (padding included)", low=1)
+    accumulate: int = option(1, "batches whose gradients are summed before one update", low=1)
+    bucket_pool: int = option(100, "batches per shuffled pool sorted by length (less padding)", low=1)
+    optimizer: Literal["adam", "adamw"] = option("adam", "optimiser")
+    lr: float = option(0.001, "peak learning rate", low=0.0, low_open=True)
+    adam_beta1: float = option(0.9, "Adam beta1", low=0.0, high=1.0)
+    adam_beta2: float = option(0.98, "Adam beta2", low=0.0, high=1.0)
+    weight_decay: float = option(0.0, "weight decay", low=0.0)
+    schedule: Literal["inverse_sqrt", "noam", "cosine", "plateau", "constant"] = option(
+        "inverse_sqrt", "learning-rate schedule (all but plateau warm up linearly)")
+    warmup_steps: int = option(1000, "linear warm-up steps", low=0)
+    min_lr: float = option(0.0, "floor of the cosine schedule", low=0.0)
+    cosine_steps: Optional[int] = option(None, "length of the cosine decay; default train.max_steps", low=1)
+    plateau_factor: float = option(0.5, "plateau: multiply the lr by this when dev BLEU stalls", low=0.0, high=1.0, low_open=True)
+    plateau_patience: int = option(2, "plateau: validations without improvement before the lr drops", low=1)
+    label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", low=0.0, high=0.9)
+    clip_norm: float = option(1.0, "gradient-norm clipping (0 = off)", low=0.0)
+    max_steps: Optional[int] = option(None, "stop after this many updates", low=1)
+    max_epochs: Optional[int] = option(None, "stop after this many passes over the data", low=1)
+    max_minutes: Optional[float] = option(None, "stop after this much wall-clock training time", low=0.0, low_open=True)
+    patience: Optional[int] = option(None, "early stopping: validations without a better dev BLEU", low=1)
+    validate_every: int = option(500, "updates between validations", low=1)
+    dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)
+    log_every: int = option(50, "updates between progress lines in train.log", low=1)
+    seed: int = option(1, "seed of weights, shuffling and dropout")
+    threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
+
+
+@dataclass
+class DecodeConfig:
+    """Search settings used by validation, `s2s eval` and `s2s translate`."""
+
+    beam_size: int = option(5, "beam size (1 = greedy)", low=1)
+    length_penalty: float = option(0.6, "GNMT length penalty alpha (0 = none)", low=0.0)
+    max_len_ratio: float = option(1.5, "longest output = ratio * source length + offset", low=0.0)
+    max_len_offset: int = option(10, "see max_len_ratio", low=0)
+    n_best: int = option(1, "hypotheses returned per sentence", low=1)
+    batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
+
+
+@dataclass
+class Config:
+    name: str = option("experiment", "experiment name: names data/<name> and runs/<name>")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+                             "decode": DecodeConfig}
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation of single values
+
+
+def _allowed_kinds(annotation: Any) -> tuple[list[Any], bool]:
+    """(base types or a Literal's choices, optional?) of a field annotation."""
+    optional = False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        optional = type(None) in args
+        annotation = next(a for a in args if a is not type(None))
+    return [annotation], optional
+
+
+def _check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annotation: Any) -> Any:
+    """The value converted to the key's type, or a UserError that says what is allowed."""
+    (kind,), optional = _allowed_kinds(annotation)
+    if value is None:
+        if optional:
+            return None
+        raise UserError(f"{where}: {key} must not be empty (null); default is {fld.default!r}")
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if value not in choices:
+            raise UserError(f"{where}: {key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: {key} must be true or false; got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: {key} must be an integer; got {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: {key} must be a number; got {value!r}")
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"{where}: {key} must be a non-empty string; got {value!r}")
+        return value
+    low, high = fld.metadata.get("low"), fld.metadata.get("high")
+    too_low = low is not None and (value <= low if fld.metadata.get("low_open") else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        lo = "" if low is None else (f"> {low}" if fld.metadata.get("low_open") else f">= {low}")
+        hi = "" if high is None else f"<= {high}"
+        allowed = " and ".join(p for p in (lo, hi) if p)
+        raise UserError(f"{where}: {key} must be {allowed}; got {value!r}")
+    return value
+
+
+def _suggest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
+
+
+def _build_section(cls: type, values: Any, section: str, where: str) -> Any:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise UserError(f"{where}: section '{section}' must be a mapping of key: value; got {values!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise UserError(f"{where}: unknown key '{key}' in section '{section}'"
+                            f"{_suggest(str(key), list(fields))}")
+        kwargs[key] = _check_value(where, f"{section}.{key}", value, fields[key], hints[key])
+    return cls(**kwargs)
+
+
+def _check_consistency(cfg: Config, where: str) -> None:
+    """Rules that involve more than one key."""
+    d, m = cfg.data, cfg.model
+    if d.format == "tsv" and not d.path:
+        raise UserError(f"{where}: data.path is required when data.format is tsv")
+    if d.format == "tsv" and d.src_column == d.tgt_column:
+        raise UserError(f"{where}: data.src_column and data.tgt_column are both {d.src_column}; "
+                        "they must name different columns")
+    if d.format == "parallel" and not (d.src_path and d.tgt_path):
+        raise UserError(f"{where}: data.src_path and data.tgt_path are required when data.format is parallel")
+    if m.type == "transformer" and m.d_model % m.heads:
+        raise UserError(f"{where}: model.d_model ({m.d_model}) must be divisible by model.heads ({m.heads})")
+    if not re_name_ok(cfg.name):
+        raise UserError(f"{where}: name {cfg.name!r} may only hold letters, digits, '.', '_' and '-'")
+
+
+def re_name_ok(name: str) -> bool:
+    return bool(name) and all(c.isalnum() or c in "._-" for c in name)
+
+
+def config_from_dict(raw: Any, where: str = "config") -> Config:
+    """Validate a plain dict (from YAML or a checkpoint) into a Config."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: the file must be a mapping with name, data, model, train, decode")
+    top_keys = ["name", *SECTIONS]
+    for key in raw:
+        if key not in top_keys:
+            raise UserError(f"{where}: unknown top-level key '{key}'{_suggest(str(key), top_keys)}")
+    name_field = next(f for f in dataclasses.fields(Config) if f.name == "name")
+    name = _check_value(where, "name", raw.get("name", name_field.default), name_field, str)
+    sections = {s: _build_section(cls, raw.get(s), s, where) for s, cls in SECTIONS.items()}
+    cfg = Config(name=name, **sections)
+    _check_consistency(cfg, where)
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """'section.key=value' -> (section, key, YAML-parsed value)."""
+    if "=" not in text:
+        raise UserError(f"--set {text!r}: expected section.key=value, e.g. --set train.lr=0.0005")
+    path, _, raw_value = text.partition("=")
+    path = path.strip()
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError:
+        value = raw_value  # not valid YAML: take it as a plain string
+    if path == "name":
+        return "", "name", value
+    section, dot, key = path.partition(".")
+    if not dot or not key:
+        raise UserError(f"--set {text!r}: expected section.key=value with a section of "
+                        f"{', '.join(SECTIONS)}")
+    if section not in SECTIONS:
+        raise UserError(f"--set {text!r}: unknown section '{section}'{_suggest(section, list(SECTIONS))}")
+    return section, key, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for text in overrides:
+        section, key, value = parse_override(text)
+        if not section:
+            merged["name"] = value
+        else:
+            target = merged.setdefault(section, {})
+            if not isinstance(target, dict):
+                raise UserError(f"--set {text!r}: section '{section}' in the file is not a mapping")
+            target[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a missing file or a syntax error is a one-line UserError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}{line}: YAML syntax error: {problem}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate an experiment config file."""
+    path = Path(path)
+    raw = read_yaml(path)
+    if raw is not None and not isinstance(raw, dict):
+        raise UserError(f"{path}: the file must be a mapping with name, data, model, train, decode")
+    raw = apply_overrides(raw or {}, overrides or [])
+    return config_from_dict(raw, where=str(path))
+
+
+def reference_card() -> str:
+    """Every key with its default and help text, as commented YAML (for docs and tests)."""
+    lines = ["name: experiment  # experiment name: names data/<name> and runs/<name>"]
+    for section, cls in SECTIONS.items():
+        lines.append(f"\n{section}:")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            (kind,), optional = _allowed_kinds(hints[f.name])
+            if typing.get_origin(kind) is Literal:
+                allowed = " | ".join(map(str, typing.get_args(kind)))
+            else:
+                allowed = kind.__name__ + (" or null" if optional else "")
+            default = yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip()
+            lines.append(f"  {f.name}: {default}  # {f.metadata['help']} [{allowed}]")
+    return "\n".join(lines) + "\n"

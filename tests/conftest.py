@@ -1,0 +1,35 @@
+"""Shared test fixtures: the real corpora from ../shared/data, small threads, tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Two cores are shared by everything the tests run; one torch thread keeps them predictable.
+torch.set_num_threads(1)
+
+
+def shared_data_dir() -> Path | None:
+    """Folder of real corpora (set by scripts/test.sh from ../shared/data), or None."""
+    value = os.environ.get("S2S_SHARED_DATA")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    folder = shared_data_dir()
+    if folder is None:
+        pytest.skip("real corpora not available: set S2S_SHARED_DATA to the shared/data folder "
+                    "(scripts/test.sh does this when ../shared/data exists)")
+    return folder
+
+
+@pytest.fixture
+def tatoeba_file(shared_data: Path) -> Path:
+    path = shared_data / "tatoeba-fra-eng" / "fra.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
