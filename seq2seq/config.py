@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class TrainConfig:
     validate_every: int = option(500, "updates between validations", low=1)
     dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)
     log_every: int = option(50, "updates between progress lines in train.log", low=1)
+    save_every: Optional[int] = option(None, "updates between saves of last.pt besides the one at each validation (null = only at validations)", low=1)
     seed: int = option(1, "seed of weights, shuffling and dropout")
     threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
 
@@ -152,6 +154,9 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": 
 # Validation of single values
 
 
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _allowed_kinds(annotation: Any) -> tuple[list[Any], bool]:
     """(base types or a Literal's choices, optional?) of a field annotation."""
     optional = False
@@ -182,6 +187,8 @@ def _check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annot
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{where}: {key} must be an integer; got {value!r}")
     elif kind is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # PyYAML reads 1e-3 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: {key} must be a number; got {value!r}")
         value = float(value)
@@ -205,7 +212,8 @@ def _suggest(name: str, valid: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
 
 
-def _build_section(cls: type, values: Any, section: str, where: str) -> Any:
+def _build_section(cls: type, values: Any, section: str, where: str,
+                   overridden: frozenset[str] = frozenset()) -> Any:
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -214,10 +222,11 @@ def _build_section(cls: type, values: Any, section: str, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
+        key_where = "--set" if f"{section}.{key}" in overridden else where
         if key not in fields:
-            raise UserError(f"{where}: unknown key '{key}' in section '{section}'"
+            raise UserError(f"{key_where}: unknown key '{key}' in section '{section}'"
                             f"{_suggest(str(key), list(fields))}")
-        kwargs[key] = _check_value(where, f"{section}.{key}", value, fields[key], hints[key])
+        kwargs[key] = _check_value(key_where, f"{section}.{key}", value, fields[key], hints[key])
     return cls(**kwargs)
 
 
@@ -241,8 +250,11 @@ def re_name_ok(name: str) -> bool:
     return bool(name) and all(c.isalnum() or c in "._-" for c in name)
 
 
-def config_from_dict(raw: Any, where: str = "config") -> Config:
-    """Validate a plain dict (from YAML or a checkpoint) into a Config."""
+def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str] = frozenset()) -> Config:
+    """Validate a plain dict (from YAML or a checkpoint) into a Config.
+
+    `overridden` holds the "section.key" names set with --set; their errors name --set.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -252,8 +264,9 @@ def config_from_dict(raw: Any, where: str = "config") -> Config:
         if key not in top_keys:
             raise UserError(f"{where}: unknown top-level key '{key}'{_suggest(str(key), top_keys)}")
     name_field = next(f for f in dataclasses.fields(Config) if f.name == "name")
-    name = _check_value(where, "name", raw.get("name", name_field.default), name_field, str)
-    sections = {s: _build_section(cls, raw.get(s), s, where) for s, cls in SECTIONS.items()}
+    name_where = "--set" if "name" in overridden else where
+    name = _check_value(name_where, "name", raw.get("name", name_field.default), name_field, str)
+    sections = {s: _build_section(cls, raw.get(s), s, where, overridden) for s, cls in SECTIONS.items()}
     cfg = Config(name=name, **sections)
     _check_consistency(cfg, where)
     return cfg
@@ -287,11 +300,27 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not section:
             merged["name"] = value
         else:
-            target = merged.setdefault(section, {})
+            if merged.get(section) is None:
+                merged[section] = {}  # "data:" with nothing under it
+            target = merged[section]
             if not isinstance(target, dict):
                 raise UserError(f"--set {text!r}: section '{section}' in the file is not a mapping")
             target[key] = value
     return merged
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: Path) -> Any:
@@ -300,15 +329,20 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a config file") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}{line}: YAML syntax error: {problem}") from None
+        kind = "" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error: "
+        raise UserError(f"{path}{line}: {kind}{problem}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -318,7 +352,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if raw is not None and not isinstance(raw, dict):
         raise UserError(f"{path}: the file must be a mapping with name, data, model, train, decode")
     raw = apply_overrides(raw or {}, overrides or [])
-    return config_from_dict(raw, where=str(path))
+    overridden = frozenset(f"{s}.{k}" if s else k for s, k, _ in map(parse_override, overrides or []))
+    return config_from_dict(raw, where=str(path), overridden=overridden)
 
 
 def reference_card() -> str:

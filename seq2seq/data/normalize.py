@@ -7,7 +7,7 @@ import unicodedata
 
 # Invisible or exotic spaces seen in real corpora (French typography puts U+202F / U+00A0
 # before ! ? : ; and inside « »). They all become a plain space; zero-width ones vanish.
-_SPACES = re.compile(r"[\u00A0\u2000-\u200A\u202F\u205F\u3000\t]")
+_SPACES = re.compile(r"[\u00A0\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\t]")
 _ZERO_WIDTH = re.compile(r"[\u200B\u200C\u200D\u2060\uFEFF\u00AD]")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000B-\u001F\u007F-\u009F]")
 _MULTI_SPACE = re.compile(r" {2,}")

@@ -7,8 +7,10 @@ eos 3), so data, models and search agree on them.
 from __future__ import annotations
 
 import io
+import random
+import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import sentencepiece as spm
 
@@ -63,34 +65,61 @@ class Tokenizer:
         return [self._sp.id_to_piece(int(i)) for i in ids]
 
 
-def train_sentencepiece(sentences: Iterator[str], *, vocab_size: int, model_type: str,
+def train_sentencepiece(sentences: Iterable[str], *, vocab_size: int, model_type: str,
                         character_coverage: float, max_sentences: int = 0,
-                        seed_sentences_shuffle: bool = True) -> bytes:
-    """Train a SentencePiece model on an iterator of sentences; returns the model proto.
+                        seed_sentences_shuffle: bool = True, seed: int = 0,
+                        what: str = "data.vocab_size") -> bytes:
+    """Train a SentencePiece model on sentences; returns the model proto (bytes).
 
-    Training is deterministic for the same sentences and settings (one thread).
+    Deterministic: the same sentences and settings give byte-identical models. Training runs
+    on one thread, and when `max_sentences` > 0 (and fewer than all sentences) the sample is
+    drawn here with `random.Random(seed)` (order kept) instead of by SentencePiece's own
+    unseeded sampler. `seed_sentences_shuffle` is kept for compatibility; it has no effect.
+    `what` names the config key in error messages (e.g. "data.vocab_size (source side)").
     """
+    del seed_sentences_shuffle
+    if max_sentences:
+        sentences = list(sentences)
+        if len(sentences) > max_sentences:
+            chosen = sorted(random.Random(seed).sample(range(len(sentences)), max_sentences))
+            sentences = [sentences[i] for i in chosen]
     proto = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=sentences,
+            sentence_iterator=iter(sentences),
             model_writer=proto,
             vocab_size=vocab_size,
             model_type=model_type,
             character_coverage=character_coverage,
-            input_sentence_size=max_sentences,
-            shuffle_input_sentence=seed_sentences_shuffle,
+            input_sentence_size=0,  # all sentences given; any sampling was done above
+            shuffle_input_sentence=False,
             pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
             num_threads=1,
             minloglevel=2,
         )
     except RuntimeError as exc:
-        message = str(exc).strip().splitlines()[-1]
-        if "Vocabulary size too high" in message or "vocab_size" in message:
-            raise UserError(f"data.vocab_size={vocab_size} is too large for this corpus: {message}. "
-                            "Choose a smaller data.vocab_size") from None
-        raise UserError(f"SentencePiece training failed: {message}") from None
+        raise UserError(_training_error(str(exc), vocab_size, what)) from None
     return proto.getvalue()
+
+
+def _training_error(message: str, vocab_size: int, what: str) -> str:
+    """SentencePiece's C++ check failure -> one line that says which config key to change."""
+    message = message.strip().splitlines()[-1] if message.strip() else "unknown error"
+    key, _, side = what.partition(" ")
+    setting = f"{key}={vocab_size}" + (f" {side}" if side else "")
+    too_high = re.search(r"Vocabulary size too high \((\d+)\).*<= (\d+)", message)
+    if too_high:
+        return (f"{setting} is too large for this training data: SentencePiece can build at most "
+                f"{too_high.group(2)} pieces from it; set {key} to {too_high.group(2)} or less, or "
+                "use a bigger corpus")
+    too_small = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", message)
+    if too_small:
+        return (f"{setting} is smaller than the {too_small.group(2)} characters and special tokens "
+                f"the training data needs; raise {key} or lower data.character_coverage")
+    if "sentences_.empty()" in message:
+        return "SentencePiece training failed: no training sentences"
+    message = re.sub(r"^INTERNAL: \S+ \[.*?\]\s*", "", message) or message
+    return f"SentencePiece training failed: {message}"
 
 
 def spm_filenames(joint: bool) -> tuple[str, str]:

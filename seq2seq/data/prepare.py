@@ -1,0 +1,442 @@
+"""`s2s data prepare`: a raw parallel corpus in, a prepared data directory out.
+
+    read (corpus.py) -> normalise -> drop empty pairs -> drop long pairs (data.max_words)
+    -> drop pairs with a skewed length ratio (data.max_length_ratio) -> drop exact duplicate
+    pairs (data.dedup) -> split train/dev/test by source sentence -> SentencePiece on train
+
+The data directory (data.dir, default data/<name>) then holds
+
+    train.src train.tgt dev.src dev.tgt test.src test.tgt   normalised text, one sentence a line
+    spm.model  (or spm.src.model + spm.tgt.model)            SentencePiece, see tokenizer.spm_filenames
+    manifest.json                                            what was done (format below)
+
+The split groups pairs by source sentence (normalised, then case-folded), so every translation
+of one source sentence lands in the same split and no dev/test source is ever seen in training.
+Groups are shuffled with random.Random(data.seed); the test set is filled first, then dev, the
+rest is train. Train keeps the corpus order (the batcher shuffles); dev and test are shuffled,
+so any prefix of dev (train.dev_sentences) is a random sample.
+
+Re-running with the same data config and the same input bytes is a no-op. Everything is
+written into a hidden temporary sibling directory that is renamed into place at the end, so an
+error or Ctrl-C never leaves half a corpus. An output directory that holds a different prepared
+corpus (or anything else) is only replaced with force=True (`--force`).
+
+manifest.json (format "s2s-prepared-corpus", version 1):
+
+    format, format_version, s2s_version, sentencepiece_version
+    config       the data section used (all keys, as in the YAML file)
+    inputs       [{role: corpus|src|tgt, path, sha256, bytes, lines}]
+    counts       {read, after_empty_filter, after_max_words, after_length_ratio, after_dedup,
+                  train, dev, test}  (pairs after each step, in order)
+    splits       {train|dev|test: {pairs, source_sentences, src_words, tgt_words}}
+    overlap      {dev|test: {sources_in_train (always 0), targets_in_train}}
+    vocabulary   {type, size, joint, trained_on_sentences, src_model, tgt_model}
+    files        {file name: {sha256, bytes[, lines]}} for every output file but the manifest
+
+The prepared corpus is identified by the data config without dir/path/src_path/tgt_path (the
+inputs are identified by their sha256 instead) plus the input hashes and PREPARE_VERSION.
+`read_manifest(cfg)` lets training and evaluation check that the prepared directory matches
+their config's data section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sentencepiece
+
+from seq2seq import __version__
+from seq2seq.config import Config, DataConfig
+from seq2seq.data.corpus import RawCorpus, read_corpus
+from seq2seq.data.normalize import normalize_text
+from seq2seq.data.tokenizer import spm_filenames, train_sentencepiece
+from seq2seq.errors import UserError
+
+MANIFEST = "manifest.json"
+FORMAT = "s2s-prepared-corpus"
+PREPARE_VERSION = 1  # bump when the same config and input would give different output
+SPLITS = ("train", "dev", "test")
+TEXT_FILES = tuple(f"{split}.{side}" for split in SPLITS for side in ("src", "tgt"))
+# Keys that do not change the prepared bytes: where the output goes, and input paths (the
+# inputs are identified by their content hash).
+_NOT_IDENTITY = ("dir", "path", "src_path", "tgt_path")
+# Line and paragraph separators survive normalize_text but split a line for str.splitlines().
+_LINE_SEPARATORS = re.compile("[\u2028\u2029]")
+
+
+@dataclass
+class Pair:
+    src: str
+    tgt: str
+
+
+class _Progress:
+    """One line per stage on stderr, with the elapsed time."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[prepare {time.monotonic() - self.start:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def prepare_corpus(cfg: Config, force: bool = False) -> Path:
+    """Prepare the corpus `cfg.data` describes into its data directory; returns that directory."""
+    data = cfg.data
+    out_dir = data.resolved_dir(cfg.name)
+    progress = _Progress()
+
+    inputs_text = data.path if data.format == "tsv" else f"{data.src_path} + {data.tgt_path}"
+    progress(f"reading {inputs_text}")
+    corpus = read_corpus(data)
+    inputs = [dataclasses.asdict(i) for i in corpus.inputs]
+    state, reason = _existing_state(out_dir, data, inputs)
+    if state == "same" and not force:
+        print(f"{out_dir}: already prepared, nothing to do (same data config and input; "
+              "--force prepares it again)")
+        return out_dir
+    if state in ("different", "foreign") and not force:
+        raise UserError(f"{out_dir} already holds {reason}; use --force to replace it, or set "
+                        "data.dir to another directory")
+    if state == "damaged":
+        progress(f"{out_dir}: {reason}; preparing it again")
+
+    progress(f"normalising and filtering {len(corpus):,} pairs")
+    pairs, counts = clean_pairs(corpus, data)
+    progress(f"splitting {len(pairs):,} pairs by source sentence (seed {data.seed})")
+    splits = split_pairs(pairs, data.dev_size, data.test_size, data.seed)
+    for split in ("test", "dev"):
+        wanted = getattr(data, f"{split}_size")
+        if len(splits[split]) < wanted:
+            progress(f"warning: {split} has {len(splits[split]):,} pairs, not data.{split}_size="
+                     f"{wanted:,}: the remaining source sentences have too many translations to fit")
+    counts.update({split: len(splits[split]) for split in SPLITS})
+
+    vocab_files, vocab_info = _train_vocabulary(splits["train"], data, progress)
+
+    files: dict[str, bytes] = {}
+    for split in SPLITS:
+        files[f"{split}.src"] = _text_bytes(p.src for p in splits[split])
+        files[f"{split}.tgt"] = _text_bytes(p.tgt for p in splits[split])
+    files.update(vocab_files)
+    manifest = {
+        "format": FORMAT,
+        "format_version": PREPARE_VERSION,
+        "s2s_version": __version__,
+        "sentencepiece_version": sentencepiece.__version__,
+        "config": dataclasses.asdict(data),
+        "inputs": inputs,
+        "counts": counts,
+        "splits": {split: _split_stats(splits[split]) for split in SPLITS},
+        "overlap": _overlap(splits),
+        "vocabulary": vocab_info,
+        "files": {name: _file_record(name, content) for name, content in files.items()},
+    }
+    files[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+    progress(f"writing {out_dir}")
+    _write_directory(out_dir, files)
+    print(summary_table(out_dir, data, counts, vocab_info, time.monotonic() - progress.start))
+    return out_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleaning, splitting
+
+
+def normalize_sentence(text: str, data: DataConfig) -> str:
+    """The text as it is written to the prepared files."""
+    return normalize_text(_LINE_SEPARATORS.sub(" ", text), data.normalization, data.lowercase)
+
+
+def clean_pairs(corpus: RawCorpus, data: DataConfig) -> tuple[list[Pair], dict[str, int]]:
+    """Normalise and filter; returns the kept pairs and the pair count after each step."""
+    counts = {"read": len(corpus)}
+    if not len(corpus):
+        raise UserError(f"{_input_names(corpus)}: the corpus is empty (no lines)")
+    cache: dict[str, str] = {}  # Tatoeba repeats a sentence on many lines
+
+    def norm(text: str) -> str:
+        if text not in cache:
+            cache[text] = normalize_sentence(text, data)
+        return cache[text]
+
+    pairs = [Pair(norm(s), norm(t)) for s, t in zip(corpus.src, corpus.tgt)]
+    pairs = [p for p in pairs if p.src and p.tgt]
+    counts["after_empty_filter"] = len(pairs)
+
+    lengths = [(len(p.src.split()), len(p.tgt.split())) for p in pairs]
+    keep = [max(ls, lt) <= data.max_words for ls, lt in lengths]
+    pairs, lengths = _select(pairs, keep), _select(lengths, keep)
+    counts["after_max_words"] = len(pairs)
+
+    keep = [max(ls, lt) <= data.max_length_ratio * min(ls, lt) for ls, lt in lengths]
+    pairs = _select(pairs, keep)
+    counts["after_length_ratio"] = len(pairs)
+
+    if data.dedup:
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for p in pairs:
+            if (p.src, p.tgt) not in seen:
+                seen.add((p.src, p.tgt))
+                unique.append(p)
+        pairs = unique
+    counts["after_dedup"] = len(pairs)
+
+    if not pairs:
+        steps = ", ".join(f"{n:,} {step.replace('_', ' ')}" for step, n in counts.items())
+        raise UserError(f"{_input_names(corpus)}: no sentence pairs left after filtering ({steps}); "
+                        "check data.format, the columns or files, data.max_words and "
+                        "data.max_length_ratio")
+    return pairs, counts
+
+
+def split_key(src: str) -> str:
+    """Pairs with the same key share a split (the source sentence, case-folded)."""
+    return src.casefold()
+
+
+def split_pairs(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> dict[str, list[Pair]]:
+    """Seeded split into train/dev/test with no source sentence in more than one split."""
+    if dev_size + test_size >= len(pairs):
+        raise UserError(f"data.dev_size ({dev_size:,}) + data.test_size ({test_size:,}) leave "
+                        f"nothing for training: only {len(pairs):,} pairs remain after filtering "
+                        "and de-duplication; lower data.dev_size and/or data.test_size")
+    groups: dict[str, list[int]] = {}
+    for index, pair in enumerate(pairs):
+        groups.setdefault(split_key(pair.src), []).append(index)
+    order = list(groups.values())  # first-appearance order: deterministic
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    chosen: dict[str, list[int]] = {"train": [], "dev": [], "test": []}
+    for group in order:
+        if len(chosen["test"]) + len(group) <= test_size:
+            chosen["test"].extend(group)
+        elif len(chosen["dev"]) + len(group) <= dev_size:
+            chosen["dev"].extend(group)
+        else:
+            chosen["train"].extend(group)
+    if not chosen["train"]:
+        raise UserError(f"no training pairs left after the split: all {len(pairs):,} pairs went to "
+                        "dev/test; lower data.dev_size and/or data.test_size")
+    chosen["train"].sort()  # corpus order
+    rng.shuffle(chosen["test"])  # test first: the test set does not depend on data.dev_size
+    rng.shuffle(chosen["dev"])
+    return {split: [pairs[i] for i in indices] for split, indices in chosen.items()}
+
+
+def _select(items: list, keep: list[bool]) -> list:
+    return [item for item, k in zip(items, keep) if k]
+
+
+def _input_names(corpus: RawCorpus) -> str:
+    return " + ".join(i.path for i in corpus.inputs)
+
+
+def _split_stats(pairs: list[Pair]) -> dict[str, int]:
+    return {"pairs": len(pairs),
+            "source_sentences": len({split_key(p.src) for p in pairs}),
+            "src_words": sum(len(p.src.split()) for p in pairs),
+            "tgt_words": sum(len(p.tgt.split()) for p in pairs)}
+
+
+def _overlap(splits: dict[str, list[Pair]]) -> dict[str, dict[str, int]]:
+    """How many dev/test pairs have their source / target also in train (source: always 0)."""
+    train_src = {split_key(p.src) for p in splits["train"]}
+    train_tgt = {p.tgt.casefold() for p in splits["train"]}
+    return {split: {"sources_in_train": sum(split_key(p.src) in train_src for p in splits[split]),
+                    "targets_in_train": sum(p.tgt.casefold() in train_tgt for p in splits[split])}
+            for split in ("dev", "test")}
+
+
+# ---------------------------------------------------------------------------------------------
+# SentencePiece
+
+
+def _train_vocabulary(train: list[Pair], data: DataConfig, progress: _Progress) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """SentencePiece model(s) trained on the training split only: ({file name: proto}, info)."""
+    src_name, tgt_name = spm_filenames(data.joint_vocab)
+    settings = dict(vocab_size=data.vocab_size, model_type=data.vocab_type,
+                    character_coverage=data.character_coverage,
+                    max_sentences=data.spm_max_sentences, seed=data.seed)
+    if data.joint_vocab:
+        sentences = [p.src for p in train] + [p.tgt for p in train]
+        progress(f"training SentencePiece ({data.vocab_type}, {data.vocab_size:,} pieces, joint) on "
+                 f"{len(sentences):,} training sentences")
+        files = {src_name: train_sentencepiece(sentences, **settings)}
+    else:
+        files = {}
+        for side, name in (("src", src_name), ("tgt", tgt_name)):
+            sentences = [getattr(p, side) for p in train]
+            progress(f"training SentencePiece ({data.vocab_type}, {data.vocab_size:,} pieces, {side}) "
+                     f"on {len(sentences):,} training sentences")
+            what = f"data.vocab_size ({'source' if side == 'src' else 'target'} side)"
+            files[name] = train_sentencepiece(sentences, what=what, **settings)
+    used = len(train) * 2 if data.joint_vocab else len(train)
+    if data.spm_max_sentences:
+        used = min(used, data.spm_max_sentences)
+    info = {"type": data.vocab_type, "size": data.vocab_size, "joint": data.joint_vocab,
+            "trained_on_sentences": used, "src_model": src_name, "tgt_model": tgt_name}
+    return files, info
+
+
+# ---------------------------------------------------------------------------------------------
+# The output directory
+
+
+def _text_bytes(lines) -> bytes:
+    text = "\n".join(lines)
+    return (text + "\n").encode("utf-8") if text else b""
+
+
+def _file_record(name: str, content: bytes) -> dict[str, Any]:
+    record: dict[str, Any] = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+    if name in TEXT_FILES:
+        record["lines"] = content.count(b"\n")
+    return record
+
+
+def _identity(config: dict[str, Any], inputs: list[dict[str, Any]], version: Any) -> dict[str, Any]:
+    return {"version": version,
+            "config": {k: v for k, v in config.items() if k not in _NOT_IDENTITY},
+            "inputs": [(i.get("role"), i.get("sha256")) for i in inputs]}
+
+
+def _existing_state(out_dir: Path, data: DataConfig, inputs: list[dict[str, Any]]) -> tuple[str, str]:
+    """What the output directory holds now: (state, reason).
+
+    absent    nothing there (or an empty directory)
+    same      this very corpus, all files intact -> nothing to do
+    damaged   this corpus, but a file is missing or changed -> prepare again, no --force needed
+    different another prepared corpus            -> needs --force
+    foreign   something that is not a prepared corpus -> needs --force
+    """
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return "absent", ""
+    if not out_dir.is_dir():
+        return "foreign", "a file, not a prepared corpus directory"
+    if not any(out_dir.iterdir()):
+        return "absent", ""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise ValueError
+        old = _identity(manifest["config"], manifest["inputs"], manifest["format_version"])
+    except FileNotFoundError:
+        return "foreign", f"files but no {MANIFEST} (not a prepared corpus)"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "foreign", f"an unreadable {MANIFEST} (not a prepared corpus)"
+    new = _identity(dataclasses.asdict(data), inputs, PREPARE_VERSION)
+    if old != new:
+        return "different", f"a different prepared corpus ({_difference(old, new)})"
+    for name, record in manifest.get("files", {}).items():
+        path = out_dir / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != record.get("sha256"):
+            return "damaged", f"{name} is missing or was changed since it was prepared"
+    return "same", ""
+
+
+def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    if old["version"] != new["version"]:
+        return f"prepared by format version {old['version']}, this s2s writes {new['version']}"
+    changed = [f"data.{key} {old['config'].get(key)!r} -> {value!r}"
+               for key, value in new["config"].items() if old["config"].get(key) != value]
+    if changed:
+        return "; ".join(changed[:3]) + ("; ..." if len(changed) > 3 else "")
+    return "other input files: their sha256 differ from those in its manifest.json"
+
+
+def read_manifest(cfg: Config) -> dict[str, Any]:
+    """The manifest of cfg's prepared data directory, checked against cfg.data (for train/eval).
+
+    A missing directory or one prepared with other data settings is a UserError that says
+    which command to run. The inputs are not re-hashed here (prepare does that).
+    """
+    data_dir = cfg.data.resolved_dir(cfg.name)
+    path = data_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        stored = _identity(manifest["config"], [], manifest["format_version"])
+    except FileNotFoundError:
+        raise UserError(f"{data_dir}: no prepared corpus there; run `s2s data prepare --config ...` "
+                        "with this config first") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"{path}: unreadable; run `s2s data prepare --config ... --force`") from None
+    wanted = _identity(dataclasses.asdict(cfg.data), [], PREPARE_VERSION)
+    if stored != wanted:
+        raise UserError(f"{data_dir} was prepared with other data settings ({_difference(stored, wanted)}); "
+                        "run `s2s data prepare --config ...` with this config (--force to replace it)")
+    return manifest
+
+
+def _write_directory(out_dir: Path, files: dict[str, bytes]) -> None:
+    """Write `files` into a temporary sibling of out_dir, then rename it into place."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot create the prepared corpus there ({exc.strerror or exc}); "
+                        "set data.dir to a writable place") from None
+    try:
+        for name, content in files.items():
+            with open(tmp_dir / name, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+        tmp_dir.chmod(0o755)  # mkdtemp makes it 0700
+        if out_dir.exists() or out_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
+            os.replace(out_dir, old)
+            try:
+                os.replace(tmp_dir, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+        else:
+            os.replace(tmp_dir, out_dir)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot write the prepared corpus ({exc.strerror or exc})") from None
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def summary_table(out_dir: Path, data: DataConfig, counts: dict[str, int], vocab: dict[str, Any],
+                  seconds: float) -> str:
+    """The few lines printed at the end of `s2s data prepare`."""
+    steps = [("read", "read"),
+             ("after_empty_filter", "normalised, both sides non-empty"),
+             ("after_max_words", f"at most {data.max_words} words a side"),
+             ("after_length_ratio", f"word-count ratio <= {data.max_length_ratio:g}"),
+             ("after_dedup", "without duplicate pairs" if data.dedup else "duplicates kept (data.dedup false)")]
+    lines = [f"prepared {out_dir} ({data.src_lang} -> {data.tgt_lang}) in {seconds:.1f} s",
+             f"  {'step':<36}{'pairs':>10}{'dropped':>10}"]
+    previous = None
+    for key, label in steps:
+        dropped = "" if previous is None else f"{previous - counts[key]:,}"
+        lines.append(f"  {label:<36}{counts[key]:>10,}{dropped:>10}")
+        previous = counts[key]
+    for split in SPLITS:
+        lines.append(f"  {split + ' split':<36}{counts[split]:>10,}")
+    model_files = vocab["src_model"] if vocab["joint"] else f"{vocab['src_model']}, {vocab['tgt_model']}"
+    lines.append(f"  SentencePiece: {vocab['type']}, {vocab['size']:,} pieces, "
+                 f"{'joint' if vocab['joint'] else 'separate'} ({model_files})")
+    return "\n".join(lines)

@@ -1,0 +1,182 @@
+"""Config loading and validation, and the shipped configs (reference card and experiments)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seq2seq.config import SECTIONS, Config, config_from_dict, load_config, read_yaml, reference_card
+from seq2seq.errors import UserError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+TATOEBA = ["tatoeba-transformer.yaml", "tatoeba-rnn.yaml", "tatoeba-rnn-noattn.yaml"]
+
+
+def declared_keys() -> dict[str, list[str]]:
+    return {section: [f.name for f in dataclasses.fields(cls)] for section, cls in SECTIONS.items()}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, overrides: list[str] | None = None) -> str:
+    with pytest.raises(UserError) as info:
+        load_config(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference card never drifts from config.py
+
+
+def test_reference_yaml_lists_exactly_the_declared_keys_with_their_defaults():
+    raw = read_yaml(CONFIGS / "reference.yaml")  # refuses a key listed twice
+    assert list(raw) == ["name", *SECTIONS]
+    assert raw["name"] == Config().name
+    defaults = Config()
+    for section, keys in declared_keys().items():
+        # grouped for reading, so the order may differ; the set of keys may not
+        assert sorted(raw[section]) == sorted(keys), f"reference.yaml section '{section}' differs from config.py"
+        for key in keys:
+            assert raw[section][key] == getattr(getattr(defaults, section), key), f"{section}.{key}"
+
+
+def test_reference_yaml_loads():
+    cfg = load_config(CONFIGS / "reference.yaml", ["data.path=corpus.tsv"])  # the only required key
+    assert cfg == config_from_dict({"data": {"path": "corpus.tsv"}})
+
+
+def test_reference_card_function_matches_the_file():
+    card = yaml.safe_load(reference_card())
+    raw = yaml.safe_load((CONFIGS / "reference.yaml").read_text(encoding="utf-8"))
+    assert card == raw
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment configs
+
+
+@pytest.mark.parametrize("name", TATOEBA + ["multi30k-transformer.yaml"])
+def test_experiment_configs_load(name: str):
+    cfg = load_config(CONFIGS / name)
+    assert cfg.name == name.removesuffix(".yaml")
+    assert cfg.data.vocab_type == "bpe" and cfg.data.vocab_size == 8000 and cfg.data.joint_vocab
+    assert cfg.data.src_lang == "fr" and cfg.data.tgt_lang == "en"
+
+
+def test_tatoeba_configs_share_one_data_section():
+    sections = [load_config(CONFIGS / name).data for name in TATOEBA]
+    assert sections[0] == sections[1] == sections[2]
+    data = sections[0]
+    assert data.dir == "data/tatoeba-fr-en"
+    assert data.path == "../shared/data/tatoeba-fra-eng/fra.txt"
+    assert (data.format, data.src_column, data.tgt_column) == ("tsv", 2, 1)
+    assert (data.dev_size, data.test_size) == (2000, 3000)
+
+
+def test_tatoeba_model_sections():
+    transformer = load_config(CONFIGS / "tatoeba-transformer.yaml").model
+    assert (transformer.type, transformer.encoder_layers, transformer.decoder_layers) == ("transformer", 3, 3)
+    assert (transformer.d_model, transformer.heads, transformer.ff_size, transformer.norm) == (256, 4, 1024, "pre")
+    assert transformer.dropout == 0.1 and transformer.tie_embeddings
+    rnn = load_config(CONFIGS / "tatoeba-rnn.yaml").model
+    noattn = load_config(CONFIGS / "tatoeba-rnn-noattn.yaml").model
+    assert (rnn.type, rnn.rnn_cell, rnn.bidirectional, rnn.encoder_layers) == ("rnn", "lstm", True, 2)
+    assert (rnn.hidden_size, rnn.embedding_dim, rnn.attention) == (256, 256, "dot")
+    assert noattn.attention == "none"
+    differing = {f.name for f in dataclasses.fields(rnn) if getattr(rnn, f.name) != getattr(noattn, f.name)}
+    assert differing == {"attention", "input_feeding"}
+
+
+def test_multi30k_config_reads_two_aligned_files():
+    data = load_config(CONFIGS / "multi30k-transformer.yaml").data
+    assert data.format == "parallel"
+    assert data.src_path.endswith("multi30k-fr-en/train.fr") and data.tgt_path.endswith("multi30k-fr-en/train.en")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation messages
+
+
+def test_unknown_key_names_section_and_suggestion(tmp_path: Path):
+    message = error_of(write(tmp_path, "data:\n  path: x\n  vocab_sise: 10\n"))
+    assert "c.yaml" in message and "unknown key 'vocab_sise' in section 'data'" in message
+    assert "did you mean 'vocab_size'" in message
+
+
+def test_unknown_section_and_top_level_key(tmp_path: Path):
+    assert "did you mean 'train'" in error_of(write(tmp_path, "trian:\n  lr: 1\n"))
+    assert "unknown top-level key 'foo'" in error_of(write(tmp_path, "foo: 1\n"))
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("  vocab_size: lots", "data.vocab_size must be an integer; got 'lots'"),
+    ("  vocab_size: 8000.5", "data.vocab_size must be an integer"),
+    ("  dedup: 'yes please'", "data.dedup must be true or false"),
+    ("  vocab_type: wordpiece", "data.vocab_type must be one of bpe, unigram; got 'wordpiece'"),
+    ("  vocab_size: 4", "data.vocab_size must be >= 16; got 4"),
+    ("  character_coverage: 1.5", "data.character_coverage must be >= 0.9 and <= 1.0"),
+    ("  src_lang: null", "data.src_lang must not be empty (null)"),
+])
+def test_wrong_values(tmp_path: Path, line: str, expected: str):
+    assert expected in error_of(write(tmp_path, f"data:\n  path: x\n{line}\n"))
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path):
+    message = error_of(write(tmp_path, "name: x\ndata:\n  path: x\n   bad: indent\n"))
+    assert "c.yaml:4" in message and "YAML syntax error" in message
+
+
+def test_duplicate_key_is_refused(tmp_path: Path):
+    message = error_of(write(tmp_path, "data:\n  path: x\ntrain:\n  lr: 0.1\n  lr: 0.2\n"))
+    assert "c.yaml:5" in message and "duplicate key 'lr'" in message
+
+
+def test_missing_file_and_directory(tmp_path: Path):
+    assert "config file not found" in error_of(tmp_path / "none.yaml")
+    assert "is a directory" in error_of(tmp_path)
+
+
+def test_rules_across_keys(tmp_path: Path):
+    assert "data.path is required" in error_of(write(tmp_path, "data:\n  format: tsv\n"))
+    assert "data.src_path and data.tgt_path are required" in error_of(
+        write(tmp_path, "data:\n  format: parallel\n  src_path: a\n"))
+    assert "must name different columns" in error_of(
+        write(tmp_path, "data:\n  path: x\n  src_column: 1\n  tgt_column: 1\n"))
+    assert "divisible by model.heads" in error_of(
+        write(tmp_path, "data:\n  path: x\nmodel:\n  d_model: 100\n  heads: 3\n"))
+
+
+def test_scientific_notation_is_a_number(tmp_path: Path):
+    # PyYAML reads 1e-3 (no dot) as a string; float keys accept it anyway.
+    cfg = load_config(write(tmp_path, "data:\n  path: x\ntrain:\n  lr: 1e-3\n"), ["train.min_lr=5E-6"])
+    assert cfg.train.lr == 0.001 and cfg.train.min_lr == 5e-6
+
+
+# ---------------------------------------------------------------------------------------------
+# --set overrides
+
+
+def test_overrides_apply_and_are_validated(tmp_path: Path):
+    path = write(tmp_path, "name: x\ndata:\n")  # an empty section is fine to override into
+    cfg = load_config(path, ["data.path=corpus.tsv", "train.lr=0.0005", "model.type=rnn", "name=y"])
+    assert (cfg.data.path, cfg.train.lr, cfg.model.type, cfg.name) == ("corpus.tsv", 0.0005, "rnn", "y")
+    message = error_of(path, ["data.path=x", "train.lrr=1"])
+    assert message.startswith("--set: unknown key 'lrr'") and "did you mean 'lr'" in message
+    assert error_of(path, ["data.path=x", "train.lr=fast"]).startswith("--set: train.lr must be a number")
+    assert "expected section.key=value" in error_of(path, ["train.lr"])
+    assert "unknown section 'trian'" in error_of(path, ["trian.lr=1"])
+
+
+def test_round_trip_through_a_plain_dict():
+    cfg = load_config(CONFIGS / "tatoeba-rnn.yaml")
+    assert config_from_dict(cfg.to_dict()) == cfg
+    assert config_from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
