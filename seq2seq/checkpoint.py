@@ -30,6 +30,8 @@ from seq2seq.errors import UserError
 FORMAT = "s2s-checkpoint"
 FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
+_UMASK = os.umask(0)  # read the process umask (only settable together with reading it) ...
+os.umask(_UMASK)  # ... and put it back
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -37,6 +39,7 @@ def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); give it a normal file's mode
     try:
         write(Path(tmp_name))
         with open(tmp_name, "rb") as handle:
@@ -94,6 +97,57 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                         f"{FORMAT_VERSION}; retrain or use the s2s version that wrote it")
     payload["path"] = str(path)
     return payload
+
+
+# Keys a resumed run may change: when and how often to stop, validate, log and save, and the
+# search settings. Any other difference (model sizes, data, batching, optimiser, seed, ...) would
+# not continue the same training, so resuming refuses it and names the keys.
+RESUMABLE_CHANGES = {
+    "name", "data.dir", "data.path", "data.src_path", "data.tgt_path",
+    "train.max_steps", "train.max_epochs", "train.max_minutes", "train.patience",
+    "train.validate_every", "train.save_every", "train.dev_sentences", "train.log_every",
+    "train.threads",
+}
+
+
+def config_differences(stored: dict[str, Any], current: dict[str, Any],
+                       allowed: set[str] = RESUMABLE_CHANGES) -> list[str]:
+    """'section.key: stored -> current' for every key (outside `allowed` and decode.*) that differs."""
+    differences = []
+    for section in sorted(set(stored) | set(current)):
+        if section == "decode":
+            continue
+        old, new = stored.get(section), current.get(section)
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            if old != new and section not in allowed:
+                differences.append(f"{section}: {old!r} -> {new!r}")
+            continue
+        for key in sorted(set(old) | set(new)):
+            name = f"{section}.{key}"
+            if name not in allowed and old.get(key) != new.get(key):
+                differences.append(f"{name}: {old.get(key)!r} -> {new.get(key)!r}")
+    return differences
+
+
+def check_resumable(payload: dict[str, Any], config: Config, world_size: int = 1) -> None:
+    """Refuse to resume `payload` under `config` if that would not continue the same training.
+
+    train.accumulate may change with the number of processes as long as an update still takes
+    the same number of batches (2 processes x accumulate 1 = 1 process x accumulate 2).
+    """
+    where = payload.get("path", "checkpoint")
+    if "optimizer" not in payload or "train_state" not in payload:
+        raise UserError(f"{where}: holds weights only (no optimizer or data position), so training "
+                        "cannot resume from it; start afresh with --force")
+    allowed = set(RESUMABLE_CHANGES)
+    stored_update = payload.get("world_size", 1) * payload["config"]["train"]["accumulate"]
+    if stored_update == world_size * config.train.accumulate:
+        allowed.add("train.accumulate")
+    differences = config_differences(payload["config"], config.to_dict(), allowed)
+    if differences:
+        shown = "; ".join(differences[:6]) + ("; ..." if len(differences) > 6 else "")
+        raise UserError(f"{where} was trained with another config (checkpoint -> now: {shown}); "
+                        "restore those keys to resume, or start afresh with --force")
 
 
 @dataclass

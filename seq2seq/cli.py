@@ -56,8 +56,7 @@ def data_prepare(config: ConfigOption, overrides: SetOption = None,
                  force: Annotated[bool, typer.Option("--force", help="replace a different prepared corpus in the output directory")] = False) -> None:
     """Read, normalise, filter, de-duplicate and split a parallel corpus, and train SentencePiece.
 
-    Writes data/<name>/ (or data.dir): {train,dev,test}.{src,tgt}, the SentencePiece model(s)
-    and manifest.json. Re-running with the same config and input does nothing.
+    Writes data/<name>/ (or data.dir): {train,dev,test}.{src,tgt}, the SentencePiece model(s) and manifest.json. Re-running with the same config and input does nothing; a directory holding a different prepared corpus is only replaced with --force.
     """
     from seq2seq.data.prepare import prepare_corpus
 
@@ -68,11 +67,14 @@ def data_prepare(config: ConfigOption, overrides: SetOption = None,
 def data_download(
     name: Annotated[str, typer.Argument(help="corpus name: tatoeba-fra-eng or multi30k-fr-en")],
     dest: Annotated[Optional[Path], typer.Option("--dest", help="where to put the corpus; default data/raw/<name>")] = None,
-    from_path: Annotated[Optional[Path], typer.Option("--from", help="use this local copy (file or folder) instead of the internet")] = None,
-    mirror: Annotated[Optional[str], typer.Option("--mirror", help="base URL or folder that holds the same file names as the official source")] = None,
-    force: Annotated[bool, typer.Option("--force", help="download again even if a verified copy exists")] = False,
+    from_path: Annotated[Optional[Path], typer.Option("--from", help="use this local copy instead of the internet: the archive, the extracted file, or a folder holding them")] = None,
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="base URL or folder that holds the same file names as the official source (default: $S2S_MIRROR)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="fetch again even if a verified copy exists")] = False,
 ) -> None:
-    """Download a known public corpus, verify its checksum, resume partial downloads."""
+    """Download a known public corpus, verify its checksum, resume partial downloads.
+
+    Files go to data/raw/NAME/ (fra.txt; or train.fr, train.en, val.fr, val.en); the config keys to use them are printed at the end. See data/README.md.
+    """
     from seq2seq.data.download import download_corpus
 
     download_corpus(name, dest=dest, from_path=from_path, mirror=mirror, force=force)
@@ -83,7 +85,7 @@ def train(config: ConfigOption, overrides: SetOption = None,
           run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="run directory; default runs/<name>")] = None,
           resume: Annotated[bool, typer.Option("--resume", help="continue from the run directory's last.pt")] = False,
           force: Annotated[bool, typer.Option("--force", help="start afresh, replacing an existing run directory")] = False,
-          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress bar; progress lines go to train.log")] = False) -> None:
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress bar: progress lines on stderr instead (they always go to train.log)")] = False) -> None:
     """Train the configured model on the prepared data; validate, checkpoint, resume.
 
     Several processes: torchrun --nproc_per_node N -m seq2seq train --config C
@@ -119,12 +121,12 @@ def translate(
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="file to translate, one sentence per line")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write translations here instead of stdout")] = None,
     beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
-    n_best: Annotated[Optional[int], typer.Option("--n-best", min=1, help="print the K best translations per line, tab-separated with scores")] = None,
-    max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="longest output in subwords")] = None,
+    n_best: Annotated[Optional[int], typer.Option("--n-best", min=1, help="still one line per input: the K best as tab-separated score<TAB>translation pairs, best first (raises the beam to K if needed)")] = None,
+    max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="longest output in subwords (default: decode.max_len_ratio x source + decode.max_len_offset)")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
     plot_attention: Annotated[Optional[Path], typer.Option("--plot-attention", help="save an attention heat map (PNG) of the one input sentence")] = None,
-    layer: Annotated[Optional[int], typer.Option("--layer", help="Transformer: decoder layer to plot (default: last)")] = None,
-    head: Annotated[Optional[int], typer.Option("--head", help="Transformer: head to plot (default: average of heads)")] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", help="Transformer: decoder layer to plot, 1-based (default: the last)")] = None,
+    head: Annotated[Optional[int], typer.Option("--head", help="Transformer: attention head to plot, 1-based (default: the mean over heads)")] = None,
 ) -> None:
     """Translate text given as arguments, from --input FILE, or from stdin (one line out per line in)."""
     from seq2seq.translate import translate_command

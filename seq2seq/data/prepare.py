@@ -46,7 +46,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -72,8 +71,6 @@ TEXT_FILES = tuple(f"{split}.{side}" for split in SPLITS for side in ("src", "tg
 # Keys that do not change the prepared bytes: where the output goes, and input paths (the
 # inputs are identified by their content hash).
 _NOT_IDENTITY = ("dir", "path", "src_path", "tgt_path")
-# Line and paragraph separators survive normalize_text but split a line for str.splitlines().
-_LINE_SEPARATORS = re.compile("[\u2028\u2029]")
 
 
 @dataclass
@@ -158,7 +155,7 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
 
 def normalize_sentence(text: str, data: DataConfig) -> str:
     """The text as it is written to the prepared files."""
-    return normalize_text(_LINE_SEPARATORS.sub(" ", text), data.normalization, data.lowercase)
+    return normalize_text(text, data.normalization, data.lowercase)
 
 
 def clean_pairs(corpus: RawCorpus, data: DataConfig) -> tuple[list[Pair], dict[str, int]]:

@@ -1,0 +1,260 @@
+"""Token-count batches with length buckets, over a corpus encoded once into flat tensors.
+
+The training set is encoded up front (SentencePiece's batched C++ encoder) and kept as one flat
+int32 tensor of piece ids per side plus offsets and lengths, not as millions of Python lists.
+
+An epoch's batches (`make_batches`), as in fairseq/JoeyNMT but spelled out:
+
+1. shuffle all sentence pairs (a generator seeded by (seed, epoch), so an epoch's batch order
+   is fixed and a resumed run continues it exactly);
+2. cut the shuffled list into pools of about `bucket_pool` batches' worth of target tokens;
+3. sort each pool by length (the longer side, then target, then source): neighbours have
+   similar lengths on both sides;
+4. cut each sorted pool into batches whose padded target tokens (sentences x longest target)
+   stay <= `batch_tokens` (a single longer sentence makes a batch of its own);
+5. shuffle the batches, so lengths do not rise within an epoch.
+
+`collate` turns a batch's sentence indices into the padded tensors the model takes:
+
+    src_tokens  (batch, src_len)   pieces + [EOS]
+    prev_tokens (batch, tgt_len)   [BOS] + pieces     (decoder input)
+    gold        (batch, tgt_len)   pieces + [EOS]     (what the decoder must predict)
+
+all right-padded with PAD_ID. A target of n pieces counts n + 1 tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.errors import UserError
+from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
+
+
+@dataclass
+class TokenArrays:
+    """Many id sequences in one flat tensor: sequence i is flat[offsets[i] : offsets[i] + lengths[i]]."""
+
+    flat: Tensor  # (total_tokens + 1,) int32; one trailing PAD so gathers never index past the end
+    offsets: Tensor  # (n,) int64
+    lengths: Tensor  # (n,) int64
+
+    @classmethod
+    def from_lists(cls, sequences: Sequence[Sequence[int]]) -> TokenArrays:
+        lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+        flat = torch.tensor(list(itertools.chain.from_iterable(sequences)) + [PAD_ID], dtype=torch.int32)
+        return cls(flat, torch.cumsum(lengths, 0) - lengths, lengths)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenArrays]) -> TokenArrays:
+        lengths = torch.cat([p.lengths for p in parts])
+        flat = torch.cat([p.flat[:-1] for p in parts] + [torch.tensor([PAD_ID], dtype=torch.int32)])
+        return cls(flat, torch.cumsum(lengths, 0) - lengths, lengths)
+
+    def __len__(self) -> int:
+        return self.lengths.numel()
+
+    def __getitem__(self, i: int) -> list[int]:
+        start = int(self.offsets[i])
+        return self.flat[start:start + int(self.lengths[i])].tolist()
+
+    def select(self, indices: Tensor) -> TokenArrays:
+        """The sequences at `indices`, re-packed into a new flat tensor (e.g. to drop pairs)."""
+        lengths = self.lengths[indices]
+        offsets = torch.cumsum(lengths, 0) - lengths
+        # Token k of the new flat tensor comes from old position k + (old start - new start).
+        shift = torch.repeat_interleave(self.offsets[indices] - offsets, lengths)
+        flat = self.flat[torch.arange(int(lengths.sum())) + shift]
+        return TokenArrays(torch.cat([flat, torch.tensor([PAD_ID], dtype=torch.int32)]), offsets, lengths)
+
+    def padded(self, indices: Tensor, width: int) -> Tensor:
+        """(len(indices), width) int64: the sequences at `indices`, right-padded with PAD_ID.
+
+        One gather from the flat tensor: position j of row i reads flat[offsets[i] + j].
+        """
+        lengths = self.lengths[indices]
+        positions = torch.arange(width)
+        real = positions < lengths.unsqueeze(1)
+        where = (self.offsets[indices].unsqueeze(1) + positions).masked_fill_(~real, len(self.flat) - 1)
+        return self.flat[where].long()  # the last flat entry is PAD, so padding comes for free
+
+
+@dataclass
+class ParallelCorpus:
+    """Source and target piece ids of aligned sentence pairs (no BOS/EOS stored)."""
+
+    src: TokenArrays
+    tgt: TokenArrays
+    # Tokens per pair as the model sees them: source pieces + EOS, target pieces + EOS (what
+    # the loss counts). Computed once: per-batch work should only index them.
+    src_sizes: Tensor = field(init=False)  # (n,) int64
+    tgt_sizes: Tensor = field(init=False)  # (n,) int64
+
+    def __post_init__(self) -> None:
+        if len(self.src) != len(self.tgt):
+            raise ValueError(f"{len(self.src)} source but {len(self.tgt)} target sequences")
+        self.src_sizes = self.src.lengths + 1
+        self.tgt_sizes = self.tgt.lengths + 1
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def select(self, indices: Tensor) -> ParallelCorpus:
+        return ParallelCorpus(self.src.select(indices), self.tgt.select(indices))
+
+
+def read_split(data_dir: Path, split: str) -> tuple[list[str], list[str]]:
+    """The (source lines, target lines) of a prepared split, checked to be aligned."""
+    paths = [data_dir / f"{split}.src", data_dir / f"{split}.tgt"]
+    sides = []
+    for path in paths:
+        try:
+            sides.append(path.read_text(encoding="utf-8").splitlines())
+        except FileNotFoundError:
+            raise UserError(f"{path}: prepared data not found; run `s2s data prepare --config ...` "
+                            "first") from None
+    src_lines, tgt_lines = sides
+    if len(src_lines) != len(tgt_lines):
+        raise UserError(f"{paths[0]} has {len(src_lines)} lines but {paths[1]} has {len(tgt_lines)}; "
+                        "re-run `s2s data prepare --force`")
+    return src_lines, tgt_lines
+
+
+def encode_split(data_dir: Path, split: str, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer,
+                 chunk_size: int = 50_000) -> ParallelCorpus:
+    """A prepared split encoded into flat arrays, read a chunk of lines at a time.
+
+    Streaming keeps the peak small: the whole text is never held as Python strings at once.
+    """
+    paths = [data_dir / f"{split}.src", data_dir / f"{split}.tgt"]
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"{path}: prepared data not found; run `s2s data prepare --config ...` first")
+    src_parts: list[TokenArrays] = []
+    tgt_parts: list[TokenArrays] = []
+    with open(paths[0], encoding="utf-8") as src_file, open(paths[1], encoding="utf-8") as tgt_file:
+        while True:
+            src_lines = [line.rstrip("\n") for line in itertools.islice(src_file, chunk_size)]
+            tgt_lines = [line.rstrip("\n") for line in itertools.islice(tgt_file, chunk_size)]
+            if len(src_lines) != len(tgt_lines):
+                raise UserError(f"{paths[0]} and {paths[1]} have different numbers of lines; re-run "
+                                "`s2s data prepare --force`")
+            if not src_lines:
+                break
+            src_parts.append(TokenArrays.from_lists(src_tokenizer.encode_batch(src_lines)))
+            tgt_parts.append(TokenArrays.from_lists(tgt_tokenizer.encode_batch(tgt_lines)))
+    if not src_parts:
+        return ParallelCorpus(TokenArrays.from_lists([]), TokenArrays.from_lists([]))
+    return ParallelCorpus(TokenArrays.concat(src_parts), TokenArrays.concat(tgt_parts))
+
+
+def encode_corpus(src_lines: list[str], tgt_lines: list[str], src_tokenizer: Tokenizer,
+                  tgt_tokenizer: Tokenizer, chunk_size: int = 50_000) -> ParallelCorpus:
+    """Encode aligned sentences into flat arrays, a chunk at a time (bounded memory)."""
+    def encode_side(lines: list[str], tokenizer: Tokenizer) -> TokenArrays:
+        parts = [TokenArrays.from_lists(tokenizer.encode_batch(lines[i:i + chunk_size]))
+                 for i in range(0, len(lines), chunk_size)]
+        return TokenArrays.concat(parts) if parts else TokenArrays.from_lists([])
+
+    return ParallelCorpus(encode_side(src_lines, src_tokenizer), encode_side(tgt_lines, tgt_tokenizer))
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+@dataclass
+class Batch:
+    """Padded tensors of one batch (see the module docstring for their layout)."""
+
+    src_tokens: Tensor  # (batch, src_len) long
+    src_lengths: Tensor  # (batch,) long, EOS included
+    prev_tokens: Tensor  # (batch, tgt_len) long
+    gold: Tensor  # (batch, tgt_len) long
+    n_tokens: int  # non-padding target tokens (= gold != PAD)
+
+    def to(self, device: torch.device | str) -> Batch:
+        if torch.device(device).type == "cpu":
+            return self
+        return Batch(self.src_tokens.to(device, non_blocking=True), self.src_lengths.to(device),
+                     self.prev_tokens.to(device, non_blocking=True), self.gold.to(device, non_blocking=True),
+                     self.n_tokens)
+
+
+def collate(corpus: ParallelCorpus, indices: Tensor) -> Batch:
+    """Sentence pairs `indices` -> padded source, decoder input and gold tensors."""
+    src_lengths = corpus.src_sizes[indices]
+    src_tokens = corpus.src.padded(indices, int(src_lengths.max()))
+    src_tokens.scatter_(1, (src_lengths - 1).unsqueeze(1), EOS_ID)
+
+    tgt_pieces = corpus.tgt.lengths[indices]
+    tgt_len = int(tgt_pieces.max()) + 1
+    pieces = corpus.tgt.padded(indices, tgt_len)  # room for one more: EOS in gold
+    gold = pieces.scatter(1, tgt_pieces.unsqueeze(1), EOS_ID)
+    prev_tokens = torch.cat([torch.full((len(indices), 1), BOS_ID, dtype=torch.long), pieces[:, :-1]], 1)
+    return Batch(src_tokens, src_lengths, prev_tokens, gold, int(tgt_pieces.sum()) + len(indices))
+
+
+def make_batches(src_sizes: Tensor, tgt_sizes: Tensor, batch_tokens: int, bucket_pool: int,
+                 generator: torch.Generator | None, shuffle: bool = True) -> list[Tensor]:
+    """One epoch's batches: a list of (batch,) int64 tensors of sentence indices.
+
+    src_sizes, tgt_sizes: (n,) tokens per pair as the model sees them (with EOS).
+    shuffle=False (validation): one pool, sorted by length, batches in order.
+    """
+    n = len(tgt_sizes)
+    if n == 0:
+        return []
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    tgt = tgt_sizes[order]
+    if shuffle:
+        # Pools of about `bucket_pool` batches of real target tokens.
+        pool = (torch.cumsum(tgt, 0) - 1) // (bucket_pool * batch_tokens)
+    else:
+        pool = torch.zeros(n, dtype=torch.int64)
+    # One stable sort on (pool, longer side, target length, source length); ties keep the
+    # shuffled order. Sorting on the longer side first keeps the padding of both sides small
+    # (on Tatoeba, target-first sorting pads the source by 16 %, this by 3 %).
+    src = src_sizes[order]
+    longer = torch.maximum(src, tgt)
+    span_t, span_s = int(tgt.max()) + 1, int(src.max()) + 1
+    key = ((pool * (int(longer.max()) + 1) + longer) * span_t + tgt) * span_s + src
+    by_length = torch.sort(key, stable=True).indices
+    order, sizes, pools = order[by_length], tgt[by_length].tolist(), pool[by_length].tolist()
+
+    bounds = [0]
+    longest = 0
+    for i, (size, pool_id) in enumerate(zip(sizes, pools)):
+        start = bounds[-1]
+        grown = max(longest, size)
+        if i > start and (pool_id != pools[start] or (i - start + 1) * grown > batch_tokens):
+            bounds.append(i)
+            grown = size
+        longest = grown
+    bounds.append(n)
+    batches = [order[a:b] for a, b in itertools.pairwise(bounds)]
+    if shuffle:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of one epoch's shuffle: a fixed function of (seed, epoch)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def padding_ratio(sizes: Tensor, batches: list[Tensor]) -> float:
+    """Share of padding in the padded (batch x longest) tensors of `batches` (0 = none)."""
+    real = padded = 0
+    for indices in batches:
+        lengths = sizes[indices]
+        real += int(lengths.sum())
+        padded += int(lengths.max()) * len(indices)
+    return 1.0 - real / padded if padded else 0.0

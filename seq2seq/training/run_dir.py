@@ -1,0 +1,159 @@
+"""The run directory a training writes, and what it shows while it runs.
+
+    runs/<name>/
+        config.yaml           the resolved config (after --set overrides)
+        spm.model             SentencePiece model (spm.src.model + spm.tgt.model when not joint)
+        last.pt               full training state, written at every validation (and train.save_every)
+        best.pt               the weights with the best dev BLEU so far (no optimizer state)
+        train.log             everything printed, with time stamps
+        metrics.csv           step, epoch, train_loss, dev_loss, dev_bleu, dev_chrf, lr, tokens_per_s, elapsed_s
+        training_curves.png   plotted from metrics.csv at the end
+
+Only the main process (rank 0) creates any of these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from seq2seq.checkpoint import atomic_write
+from seq2seq.config import Config
+from seq2seq.data.tokenizer import spm_filenames
+from seq2seq.errors import UserError
+
+ARTIFACTS = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
+             "spm.model", "spm.src.model", "spm.tgt.model")
+METRIC_COLUMNS = ("step", "epoch", "train_loss", "dev_loss", "dev_bleu", "dev_chrf", "lr",
+                  "tokens_per_s", "elapsed_s")
+
+
+def prepare_run_dir(run_dir: Path, config: Config, data_dir: Path, *, resume: bool, force: bool) -> None:
+    """Make `run_dir` ready: config.yaml and the SentencePiece model(s) written, old runs refused.
+
+    A directory that already holds a run is refused unless --resume (continue it) or --force
+    (delete the files a run writes, nothing else, and start afresh).
+    """
+    if resume and force:
+        raise UserError("--resume and --force contradict each other: --resume continues the run in "
+                        f"{run_dir}, --force starts it afresh")
+    last = run_dir / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise UserError(f"{run_dir}: nothing to resume (no last.pt); start without --resume")
+    else:
+        existing = [name for name in ARTIFACTS if (run_dir / name).exists()]
+        if existing and not force:
+            raise UserError(f"{run_dir} already holds a run; use --resume to continue it or --force to "
+                            "start afresh")
+        for name in existing:
+            (run_dir / name).unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".*.pt.*.tmp"):  # left by a process killed while saving
+        stale.unlink(missing_ok=True)
+    atomic_write(run_dir / "config.yaml", lambda tmp: tmp.write_text(config.to_yaml(), encoding="utf-8"))
+    for name in sorted(set(spm_filenames(config.data.joint_vocab))):
+        source = data_dir / name
+        if not source.is_file():
+            raise UserError(f"{source}: SentencePiece model not found; run `s2s data prepare --config ...` first")
+        shutil.copyfile(source, run_dir / name)
+
+
+class RunLog:
+    """Messages to train.log (time-stamped) and stderr; a live progress bar unless quiet.
+
+    `info` lines always go to both. `progress` lines (every train.log_every updates) go to the
+    log, and to stderr only when there is no bar (--quiet, or stderr is not a terminal).
+    Processes other than rank 0 stay silent.
+    """
+
+    def __init__(self, path: Path | None, *, quiet: bool, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.file = None
+        if path is not None and enabled:
+            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        show_bar = enabled and not quiet and sys.stderr.isatty()
+        self.bar = tqdm(total=1000, file=sys.stderr, dynamic_ncols=True, leave=False,
+                        bar_format="{percentage:3.0f}%|{bar:20}| {desc}") if show_bar else None
+
+    def note(self, message: str) -> None:
+        """To train.log only."""
+        if self.file is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            for line in message.splitlines() or [""]:
+                self.file.write(f"{stamp} {line}\n")
+            self.file.flush()
+
+    def info(self, message: str) -> None:
+        if not self.enabled:
+            return
+        self.note(message)
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def progress(self, message: str) -> None:
+        if not self.enabled:
+            return
+        self.note(message)
+        if self.bar is None:
+            print(message, file=sys.stderr, flush=True)
+
+    def live(self, fraction: float, message: str) -> None:
+        """Move the bar to `fraction` (0..1) of the active budget and show `message` beside it."""
+        if self.bar is not None:
+            self.bar.n = int(1000 * min(max(fraction, 0.0), 1.0))
+            self.bar.set_description_str(message, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class MetricsCSV:
+    """metrics.csv, one row per progress line and per validation; blank cells where n/a.
+
+    On resume, rows after the checkpoint's step (written by the interrupted process after its
+    last save) are dropped, so the file reads as if the run had never stopped.
+    """
+
+    def __init__(self, path: Path, *, resume_step: int | None) -> None:
+        self.path = path
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and path.is_file():
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = [r for r in csv.DictReader(handle) if r.get("step") and int(r["step"]) <= resume_step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in METRIC_COLUMNS} for r in rows)
+        atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
+        self.handle = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.writer = csv.DictWriter(self.handle, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+
+    def write(self, **row: Any) -> None:
+        self.writer.writerow({k: _cell(row.get(k)) for k in METRIC_COLUMNS})
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

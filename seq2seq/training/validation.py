@@ -1,0 +1,86 @@
+"""Validation: teacher-forced dev loss, and BLEU/chrF of greedy translations of the dev set.
+
+The dev loss uses the training criterion (label-smoothed, per non-padding target token) so it
+can be read against the training loss in metrics.csv. BLEU and chrF are sacrebleu's corpus
+scores (computed as `s2s eval` does) of greedy (beam 1) translations of the first
+`train.dev_sentences` dev sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.config import Config
+from seq2seq.data.batching import ParallelCorpus, collate, encode_corpus, make_batches, read_split
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.training.loss import token_loss_sum
+
+
+@dataclass
+class DevSet:
+    """The dev split: raw lines for decoding and scoring, ids and batches for the loss."""
+
+    src_lines: list[str]
+    tgt_lines: list[str]
+    corpus: ParallelCorpus
+    batches: list[Tensor]
+
+    def __len__(self) -> int:
+        return len(self.src_lines)
+
+
+def load_dev_set(data_dir: Path, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer, batch_tokens: int,
+                 max_positions: int | None) -> DevSet:
+    src_lines, tgt_lines = read_split(data_dir, "dev")
+    corpus = encode_corpus(src_lines, tgt_lines, src_tokenizer, tgt_tokenizer)
+    fits = torch.ones(len(corpus), dtype=torch.bool)
+    if max_positions is not None:  # the loss cannot be computed beyond the positional encodings
+        fits = (corpus.src_sizes <= max_positions) & (corpus.tgt_sizes <= max_positions)
+    kept = torch.nonzero(fits).squeeze(1)
+    batches = make_batches(corpus.src_sizes[kept], corpus.tgt_sizes[kept], batch_tokens, 1, None, shuffle=False)
+    return DevSet(src_lines, tgt_lines, corpus, [kept[b] for b in batches])
+
+
+@torch.no_grad()
+def dev_loss(model: nn.Module, dev: DevSet, label_smoothing: float, device: torch.device) -> float:
+    """Mean label-smoothed loss per non-padding target token over the dev set (eval mode)."""
+    was_training = model.training
+    model.eval()
+    total, tokens = 0.0, 0
+    for indices in dev.batches:
+        batch = collate(dev.corpus, indices).to(device)
+        logits = model(batch.src_tokens, batch.src_lengths, batch.prev_tokens)
+        total += float(token_loss_sum(logits, batch.gold, label_smoothing))
+        tokens += batch.n_tokens
+    model.train(was_training)
+    return total / max(tokens, 1)
+
+
+@dataclass
+class DevScores:
+    loss: float
+    bleu: float
+    chrf: float
+    samples: list[tuple[str, str, str]]  # (source, reference, hypothesis) of the first sentences
+
+
+def validate(model: nn.Module, dev: DevSet, config: Config, src_tokenizer: Tokenizer,
+             tgt_tokenizer: Tokenizer, device: torch.device, n_samples: int = 3) -> DevScores:
+    """Dev loss, then greedy translations of the first train.dev_sentences sentences, scored."""
+    from seq2seq.decode import translate_sentences  # search and scoring: import when needed
+    from seq2seq.evaluate import score_translations
+
+    loss = dev_loss(model, dev, config.train.label_smoothing, device)
+    count = config.train.dev_sentences or len(dev)
+    sources, references = dev.src_lines[:count], dev.tgt_lines[:count]
+    # dev.* is already normalised by `s2s data prepare`; normalising again is a no-op.
+    found = translate_sentences(model, src_tokenizer, tgt_tokenizer, sources, config.decode, beam_size=1,
+                                normalization=config.data.normalization, lowercase=config.data.lowercase)
+    hypotheses = [hyps[0].text for hyps in found]
+    scores = score_translations(hypotheses, references)
+    samples = list(zip(sources, references, hypotheses, strict=True))[:n_samples]
+    return DevScores(loss, scores["bleu"], scores["chrf"], samples)

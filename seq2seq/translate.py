@@ -1,0 +1,210 @@
+"""`s2s translate`: sentences from arguments, a file or stdin, one output line per input line.
+
+Lines are split on '\\n' only, so a '\\r', vertical tab or form feed inside a line never makes
+an extra line; every output line is made free of line-break characters. Reading stdin streams:
+what is available is translated and written (and flushed) at once, so the command works both
+as a pipe filter over a big file and interactively, one line at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from seq2seq.decode import Hypothesis, keep_large_tensors_on_the_heap, translate_sentences
+from seq2seq.errors import UserError
+from seq2seq.evaluate import read_lines, resolve_model, write_lines
+
+STDIN_BATCH_LINES = 2000  # most stdin lines translated together (length-sorted inside)
+_READ_SIZE = 1 << 16
+
+
+def _decode_line(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def stdin_batches(stream: BinaryIO, max_lines: int = STDIN_BATCH_LINES) -> Iterator[list[str]]:
+    """Lines of a binary stream in batches of what is available right now.
+
+    With a real file descriptor, read whatever has arrived (blocking only when nothing has),
+    and keep reading while more is ready without waiting, up to `max_lines` complete lines:
+    an interactive user gets each line back at once, a pipe from a big file gets big batches.
+    Streams without a descriptor (e.g. in tests) are read line by line in batches.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if fd is None:
+        batch: list[str] = []
+        for raw in iter(stream.readline, b""):
+            batch.append(_decode_line(raw.rstrip(b"\n")))
+            if len(batch) >= max_lines:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
+
+    pending = b""
+    eof = False
+    while not eof:
+        chunk = os.read(fd, _READ_SIZE)  # blocks until something (or EOF) arrives
+        eof = not chunk
+        pending += chunk
+        while not eof and pending.count(b"\n") < max_lines and _ready(fd):
+            chunk = os.read(fd, _READ_SIZE)
+            eof = not chunk
+            pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()  # an unfinished last line waits for its newline (or EOF)
+        if eof and pending:
+            lines.append(pending)
+            pending = b""
+        for start in range(0, len(lines), max_lines):
+            yield [_decode_line(raw) for raw in lines[start:start + max_lines]]
+
+
+def _ready(fd: int) -> bool:
+    """True if a read from fd would not block."""
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
+
+
+def format_hypotheses(hyps: list[Hypothesis], n_best: int | None) -> str:
+    """One output line: the best translation, or K tab-separated `score<TAB>text` pairs."""
+    if not n_best:
+        return hyps[0].text
+    return "\t".join(f"{hyp.score:.4f}\t{hyp.text.replace(chr(9), ' ')}" for hyp in hyps[:n_best])
+
+
+class _Output:
+    """Where translated lines go: stdout (flushed per batch) or a file written atomically at the end."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.kept: list[str] = []
+
+    def write(self, lines: list[str]) -> None:
+        if self.path is not None:
+            self.kept.extend(lines)
+            return
+        data = "".join(f"{line}\n" for line in lines)
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:  # UTF-8 whatever the locale says
+            sys.stdout.flush()
+            buffer.write(data.encode("utf-8", errors="replace"))
+            buffer.flush()
+        else:
+            sys.stdout.write(data)
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.path is not None:
+            write_lines(self.path, self.kept)
+
+
+def _check_attention_args(loaded: Any, layer: int | None, head: int | None) -> None:
+    model_cfg = loaded.config.model
+    if model_cfg.type == "rnn" and model_cfg.attention == "none":
+        raise UserError(f"{loaded.path}: this model has no attention (model.attention: none), "
+                        "so there is nothing to plot")
+    layers = model_cfg.decoder_layers if model_cfg.type == "transformer" else 1
+    heads = model_cfg.heads if model_cfg.type == "transformer" else 1
+    if layer is not None and not 1 <= layer <= layers:
+        raise UserError(f"--layer {layer}: the model has {layers} decoder layer(s) with "
+                        f"encoder-decoder attention; choose 1..{layers}")
+    if head is not None and not 1 <= head <= heads:
+        raise UserError(f"--head {head}: the model has {heads} attention head(s); choose 1..{heads}")
+
+
+def _plot_attention(loaded: Any, source: str, hyp: Hypothesis, path: Path, layer: int | None,
+                    head: int | None) -> None:
+    from seq2seq.data.normalize import normalize_text
+    from seq2seq.plots import plot_attention
+    from seq2seq.special_tokens import EOS_ID
+
+    if hyp.attention is None:
+        raise UserError(f"{loaded.path}: this model has no attention, so there is nothing to plot")
+    attention = hyp.attention  # (tgt_len + 1, layers, heads, src_len)
+    layer_index = (layer - 1) if layer is not None else attention.size(1) - 1
+    weights = attention[:, layer_index]  # (tgt_len + 1, heads, src_len)
+    weights = weights.mean(dim=1) if head is None else weights[:, head - 1]
+    data_cfg = loaded.config.data
+    src_ids = loaded.src_tokenizer.encode(normalize_text(source, data_cfg.normalization, data_cfg.lowercase))
+    src_ids = (src_ids[:weights.size(1) - 1] + [EOS_ID])
+    src_pieces = loaded.src_tokenizer.pieces(src_ids)
+    tgt_pieces = loaded.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID])
+    what = ("" if loaded.config.model.type != "transformer" else
+            f", decoder layer {layer_index + 1}, " + ("mean of heads" if head is None else f"head {head}"))
+    title = f"{source[:80]}\n→ {hyp.text[:80]}\n({loaded.path}{what})"
+    plot_attention(weights, src_pieces, tgt_pieces, path, title)
+    print(f"attention plot: {path}", file=sys.stderr)
+
+
+def translate_command(*, text: list[str], model: Path | None, input_file: Path | None,
+                      output: Path | None, beam: int | None, n_best: int | None, max_len: int | None,
+                      batch_tokens: int | None, plot_attention: Path | None, layer: int | None,
+                      head: int | None) -> None:
+    """`s2s translate`: see the module docstring; one output line per input line."""
+    from seq2seq.checkpoint import load_for_inference
+
+    if text and input_file is not None:
+        raise UserError("give sentences as arguments or --input FILE, not both")
+    if (layer is not None or head is not None) and plot_attention is None:
+        raise UserError("--layer and --head only apply with --plot-attention PATH.png")
+    if plot_attention is not None and plot_attention.suffix.lower() != ".png":
+        raise UserError(f"--plot-attention {plot_attention}: the file name must end in .png")
+    if input_file is not None and not input_file.is_file():
+        raise UserError(f"{input_file}: input file not found")
+
+    loaded = load_for_inference(resolve_model(model))
+    keep_large_tensors_on_the_heap()
+    config = loaded.config
+    beam_size = beam or config.decode.beam_size
+    if n_best is not None and n_best > beam_size:
+        if beam is not None:
+            raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")
+        beam_size = n_best
+    if plot_attention is not None:
+        _check_attention_args(loaded, layer, head)
+
+    def translate(lines: list[str], need_attention: bool = False) -> list[list[Hypothesis]]:
+        return translate_sentences(
+            loaded.model, loaded.src_tokenizer, loaded.tgt_tokenizer, lines, config.decode,
+            beam_size=beam_size, n_best=n_best or 1, batch_tokens=batch_tokens, max_len=max_len,
+            normalization=config.data.normalization, lowercase=config.data.lowercase,
+            need_attention=need_attention)
+
+    if text:  # one output line per argument, even for an argument that holds newlines
+        batches: Iterable[list[str]] = [[t.replace("\n", " ") for t in text]]
+    elif input_file is not None:
+        batches = [read_lines(input_file, "input file")]
+    else:
+        if sys.stdin.isatty() and plot_attention is None:
+            print("reading sentences from stdin, one per line (Ctrl-D to end)", file=sys.stderr)
+        batches = stdin_batches(sys.stdin.buffer)
+
+    sink = _Output(output)
+    try:
+        if plot_attention is not None:
+            lines = [line for batch in batches for line in batch]
+            if len(lines) != 1 or not lines[0].strip():
+                raise UserError(f"--plot-attention needs exactly one non-empty input sentence; "
+                                f"got {len(lines)} line(s)")
+            results = translate(lines, need_attention=True)
+            _plot_attention(loaded, lines[0], results[0][0], plot_attention, layer, head)
+            sink.write([format_hypotheses(results[0], n_best)])
+        else:
+            for lines in batches:
+                sink.write([format_hypotheses(hyps, n_best) for hyps in translate(lines)])
+    except BrokenPipeError:  # e.g. `s2s translate < big.txt | head -3`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return
+    sink.close()

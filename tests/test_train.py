@@ -1,0 +1,301 @@
+"""`s2s train`: the run directory, schedules, the loss, stopping, refusals, determinism.
+
+Tiny models on a generated toy corpus (word-for-word "French" -> "English"), so every run takes
+about a second. The helpers here are shared with test_resume.py and test_distributed.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seq2seq.checkpoint import load_checkpoint, load_for_inference
+from seq2seq.config import TrainConfig, config_from_dict
+from seq2seq.data.tokenizer import train_sentencepiece
+from seq2seq.errors import UserError
+from seq2seq.special_tokens import PAD_ID
+from seq2seq.train import train_command
+from seq2seq.training.loss import smoothed_cross_entropy, token_loss_sum
+from seq2seq.training.schedule import LRSchedule
+
+WORDS = {"le": "the", "chat": "cat", "chien": "dog", "mange": "eats", "voit": "sees", "petit": "small",
+         "grand": "big", "rouge": "red", "vert": "green", "oiseau": "bird", "poisson": "fish",
+         "boit": "drinks", "eau": "water", "lait": "milk", "et": "and", "aussi": "too",
+         "maison": "house", "jardin": "garden", "dans": "in", "sous": "under"}
+TIME_COLUMNS = ("tokens_per_s", "elapsed_s")
+
+
+def toy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        words = [rng.choice(list(WORDS)) for _ in range(rng.randint(2, 9))]
+        pairs.append((" ".join(words), " ".join(WORDS[w] for w in words)))
+    return pairs
+
+
+def make_toy_data(directory: Path, n_train: int = 400) -> Path:
+    """A prepared-data directory as `s2s data prepare` writes it (splits + joint spm.model)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, count, seed in (("train", n_train, 1), ("dev", 40, 2), ("test", 40, 3)):
+        pairs = toy_pairs(count, seed)
+        (directory / f"{split}.src").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf-8")
+        (directory / f"{split}.tgt").write_text("".join(t + "\n" for _, t in pairs), encoding="utf-8")
+    sentences = [side for pair in toy_pairs(n_train, 1) for side in pair]
+    (directory / "spm.model").write_bytes(
+        train_sentencepiece(sentences, vocab_size=80, model_type="bpe", character_coverage=1.0))
+    return directory
+
+
+def toy_config(data_dir: Path, model: dict[str, Any] | None = None, **train: Any):
+    """A tiny Transformer on the toy data; `train` keys override the small defaults below."""
+    train_section = {"batch_tokens": 300, "max_steps": 30, "validate_every": 10, "log_every": 5,
+                     "lr": 0.003, "warmup_steps": 5, "dev_sentences": 10, "threads": 1, "seed": 3}
+    train_section.update(train)
+    model_section = {"type": "transformer", "encoder_layers": 1, "decoder_layers": 1, "d_model": 32,
+                     "heads": 2, "ff_size": 64, "dropout": 0.1}
+    model_section.update(model or {})
+    return config_from_dict({"name": "toy", "data": {"path": "unused.tsv", "dir": str(data_dir)},
+                             "model": model_section, "train": train_section, "decode": {"beam_size": 1}})
+
+
+def run_training(config, run_dir: Path, **kwargs: Any) -> None:
+    train_command(config, run_dir=run_dir, quiet=True, **kwargs)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model_state"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    for name, tensor in a.items():
+        if atol == 0.0:
+            assert torch.equal(tensor, b[name]), name
+        else:
+            torch.testing.assert_close(tensor, b[name], atol=atol, rtol=0.0, msg=name)
+
+
+def metrics_rows(run_dir: Path, drop: tuple[str, ...] = TIME_COLUMNS) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as handle:
+        return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory) -> Path:
+    return make_toy_data(tmp_path_factory.mktemp("toy") / "data")
+
+
+@pytest.fixture(scope="module")
+def finished_run(toy_data: Path, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "toy"
+    run_training(toy_config(toy_data), run_dir)
+    return run_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# The run directory
+
+
+def test_run_directory_layout(finished_run: Path) -> None:
+    names = {p.name for p in finished_run.iterdir()}
+    assert {"config.yaml", "spm.model", "last.pt", "best.pt", "train.log", "metrics.csv"} <= names
+    with open(finished_run / "metrics.csv", newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["step", "epoch", "train_loss", "dev_loss", "dev_bleu", "dev_chrf", "lr",
+                      "tokens_per_s", "elapsed_s"]
+    rows = metrics_rows(finished_run, drop=())
+    assert [int(r["step"]) for r in rows if r["train_loss"]] == [5, 10, 15, 20, 25, 30]
+    assert [int(r["step"]) for r in rows if r["dev_bleu"]] == [10, 20, 30]
+    assert all(float(r["tokens_per_s"]) > 0 for r in rows if r["train_loss"])
+    log = (finished_run / "train.log").read_text(encoding="utf-8")
+    for expected in ("parameters", "padding", "validation at step 30", "hypothesis:", "stopped after step 30"):
+        assert expected in log
+
+
+def test_checkpoints_are_self_contained(finished_run: Path) -> None:
+    last = load_checkpoint(finished_run / "last.pt")
+    for key in ("config", "model_state", "spm_src", "spm_tgt", "optimizer", "schedule", "rng",
+                "train_state", "data_signature", "format_version"):
+        assert key in last, key
+    state = last["train_state"]
+    assert state["step"] == 30 and state["elapsed_s"] > 0
+    assert {"epoch", "batch_in_epoch", "best_bleu", "bad_validations"} <= state.keys()
+    best = load_checkpoint(finished_run / "best.pt")
+    assert "optimizer" not in best and best["step"] in (10, 20, 30)
+    loaded = load_for_inference(finished_run / "best.pt")  # translates on its own
+    assert loaded.src_tokenizer.vocab_size == 80
+
+
+def test_loss_goes_down(finished_run: Path) -> None:
+    losses = [float(r["train_loss"]) for r in metrics_rows(finished_run) if r["train_loss"]]
+    assert losses[-1] < losses[0] - 0.5
+
+
+def test_two_runs_with_one_seed_are_identical(toy_data: Path, finished_run: Path, tmp_path: Path) -> None:
+    run_training(toy_config(toy_data), tmp_path / "again")
+    assert metrics_rows(tmp_path / "again") == metrics_rows(finished_run)
+    assert_same_weights(weights(tmp_path / "again" / "last.pt"), weights(finished_run / "last.pt"))
+
+
+def test_existing_run_directory_needs_resume_or_force(toy_data: Path, tmp_path: Path) -> None:
+    config = toy_config(toy_data, max_steps=5, validate_every=5)
+    run_training(config, tmp_path / "run")
+    with pytest.raises(UserError, match="already holds a run; use --resume .* or --force"):
+        run_training(config, tmp_path / "run")
+    with pytest.raises(UserError, match="contradict"):
+        run_training(config, tmp_path / "run", resume=True, force=True)
+    run_training(config, tmp_path / "run", force=True)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == 5
+    with pytest.raises(UserError, match="nothing to resume"):
+        run_training(config, tmp_path / "empty", resume=True)
+
+
+def test_resume_refuses_another_model_or_a_truncated_checkpoint(toy_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_training(toy_config(toy_data, max_steps=5, validate_every=5), run_dir)
+    other = toy_config(toy_data, model={"d_model": 64, "ff_size": 128}, max_steps=10, validate_every=5)
+    with pytest.raises(UserError, match=r"another config.*model\.d_model: 32 -> 64.*model\.ff_size"):
+        run_training(other, run_dir, resume=True)
+    with pytest.raises(UserError, match="train.batch_tokens"):
+        run_training(toy_config(toy_data, batch_tokens=400, max_steps=10), run_dir, resume=True)
+    data = (run_dir / "last.pt").read_bytes()
+    (run_dir / "last.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="truncated"):
+        run_training(toy_config(toy_data, max_steps=10), run_dir, resume=True)
+
+
+def test_resume_may_extend_the_budget(toy_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_training(toy_config(toy_data, max_steps=10), run_dir)
+    run_training(toy_config(toy_data, max_steps=20), run_dir, resume=True)
+    assert load_checkpoint(run_dir / "last.pt")["train_state"]["step"] == 20
+    assert "resuming" in (run_dir / "train.log").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping
+
+
+def test_a_config_that_never_stops_is_refused(toy_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="max_steps.*max_epochs.*max_minutes.*patience"):
+        run_training(toy_config(toy_data, max_steps=None), tmp_path / "run")
+
+
+def test_max_epochs(toy_data: Path, tmp_path: Path) -> None:
+    run_training(toy_config(toy_data, max_steps=None, max_epochs=2, validate_every=1000), tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
+    assert state["epoch"] == 2 and state["batch_in_epoch"] == 0
+    assert metrics_rows(tmp_path / "run")[-1]["dev_bleu"] != ""  # final validation
+
+
+def test_max_minutes_stops_on_time_with_a_final_validation(toy_data: Path, tmp_path: Path) -> None:
+    run_training(toy_config(toy_data, max_steps=None, max_minutes=0.03, validate_every=1000), tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
+    assert 1.8 <= state["elapsed_s"] < 10
+    assert "train.max_minutes=0.03" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert metrics_rows(tmp_path / "run")[-1]["dev_bleu"] != ""
+
+
+def test_patience_stops_when_dev_bleu_stalls(toy_data: Path, tmp_path: Path) -> None:
+    # lr 1e-5: nothing is learnt, BLEU never improves on the first validation
+    run_training(toy_config(toy_data, max_steps=None, patience=2, validate_every=2, lr=1e-5), tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
+    assert state["step"] == 6 and state["bad_validations"] == 2
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_data: Path, tmp_path: Path, monkeypatch) -> None:
+    import seq2seq.train as train_module
+
+    real_loss = train_module.smoothed_cross_entropy
+    calls = {"n": 0}
+
+    def poisoned(logits, gold, eps, scale):
+        calls["n"] += 1
+        loss = real_loss(logits, gold, eps, scale)
+        return loss * float("nan") if calls["n"] == 8 else loss
+
+    monkeypatch.setattr(train_module, "smoothed_cross_entropy", poisoned)
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match=r"diverged at step 8: loss nan.*last\.pt still holds step 5"):
+        run_training(toy_config(toy_data, save_every=5), run_dir)
+    last = load_checkpoint(run_dir / "last.pt")
+    assert last["train_state"]["step"] == 5
+    assert all(torch.isfinite(t).all() for t in last["model_state"].values())
+    assert "diverged at step 8" in (run_dir / "train.log").read_text(encoding="utf-8")
+
+
+def test_the_rnn_family_trains_too(toy_data: Path, tmp_path: Path) -> None:
+    model = {"type": "rnn", "encoder_layers": 1, "decoder_layers": 1, "embedding_dim": 32, "hidden_size": 32}
+    run_training(toy_config(toy_data, model=model, max_steps=10, validate_every=10), tmp_path / "run")
+    losses = [float(r["train_loss"]) for r in metrics_rows(tmp_path / "run") if r["train_loss"]]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss and schedules
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_smoothed_cross_entropy_matches_pytorch(eps: float) -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 11) * 3
+    gold = torch.randint(4, 11, (3, 5))
+    gold[0, 3:] = PAD_ID
+    gold[2, 1:] = PAD_ID
+    ours = logits.clone().requires_grad_()
+    reference = logits.clone().requires_grad_()
+    loss = smoothed_cross_entropy(ours, gold, eps, scale=0.25)
+    (loss * 2).backward()
+    expected = token_loss_sum(reference, gold, eps) * 0.25
+    (expected * 2).backward()
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(ours.grad, reference.grad)
+    assert ours.grad[0, 3:].abs().sum() == 0  # padding gets no gradient
+    # the plain F.cross_entropy definition, for the record
+    assert torch.allclose(expected / 0.25, F.cross_entropy(logits.view(-1, 11), gold.view(-1), ignore_index=PAD_ID,
+                                                           label_smoothing=eps, reduction="sum"))
+
+
+def make_schedule(**keys: Any) -> LRSchedule:
+    return LRSchedule(TrainConfig(**keys), d_model=256)
+
+
+def test_warmup_then_inverse_sqrt_and_noam_peak_at_lr() -> None:
+    schedule = make_schedule(lr=0.001, warmup_steps=100, schedule="inverse_sqrt")
+    assert schedule.lr(1) == pytest.approx(0.001 / 100)
+    assert schedule.lr(50) == pytest.approx(0.0005)
+    assert schedule.lr(100) == pytest.approx(0.001)
+    assert schedule.lr(400) == pytest.approx(0.0005)
+    noam = make_schedule(lr=0.001, warmup_steps=100, schedule="noam")
+    assert max(noam.lr(s) for s in range(1, 1000)) == pytest.approx(0.001)
+    assert noam.lr(100) == pytest.approx(0.001) and noam.lr(400) == pytest.approx(0.0005)
+    assert noam.lr(10) == pytest.approx(0.0001)
+
+
+def test_cosine_reaches_min_lr_and_needs_a_length() -> None:
+    schedule = make_schedule(lr=0.001, min_lr=0.0001, warmup_steps=10, schedule="cosine", max_steps=110)
+    assert schedule.lr(10) == pytest.approx(0.001)
+    assert schedule.lr(60) == pytest.approx(0.00055)
+    assert schedule.lr(110) == pytest.approx(0.0001) and schedule.lr(500) == pytest.approx(0.0001)
+    with pytest.raises(UserError, match="cosine_steps or train.max_steps"):
+        make_schedule(schedule="cosine", max_minutes=5)
+
+
+def test_plateau_and_constant() -> None:
+    schedule = make_schedule(lr=0.001, warmup_steps=0, schedule="plateau", plateau_factor=0.5, plateau_patience=2)
+    for bleu in (10, 12, 11, 11.5):  # two validations without a better BLEU
+        schedule.on_validation(bleu)
+    assert schedule.lr(50) == pytest.approx(0.0005)
+    restored = make_schedule(lr=0.001, warmup_steps=0, schedule="plateau")
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.lr(50) == pytest.approx(0.0005)
+    constant = make_schedule(lr=0.001, warmup_steps=4, schedule="constant")
+    assert [constant.lr(s) for s in (2, 4, 1000)] == pytest.approx([0.0005, 0.001, 0.001])
