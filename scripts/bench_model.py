@@ -113,14 +113,16 @@ def decode_batch(model, src_tokens: torch.Tensor, src_lengths: torch.Tensor, bea
         memory, state = model.reorder(memory, state, back_pointers)
 
 
-def decode_speed(model, batches, beam: int) -> float:
-    """Sentences per second of greedy/beam decoding over all batches (after one warm-up batch)."""
+def decode_speed(model, batches, beam: int) -> tuple[float, float]:
+    """Sentences per second of greedy/beam decoding over all batches (after one warm-up batch),
+    and the CPU utilisation meanwhile."""
     model.eval()
     decode_batch(model, *batches[0], beam)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for src_tokens, src_lengths in batches:
         decode_batch(model, src_tokens, src_lengths, beam)
-    return sum(len(lengths) for _, lengths in batches) / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return sum(len(lengths) for _, lengths in batches) / seconds, (time.process_time() - cpu_start) / seconds
 
 
 def main() -> None:
@@ -178,9 +180,11 @@ def main() -> None:
     if args.decode_sentences:
         batches = source_batches(rng, args.vocab, args.decode_sentences, args.decode_batch_tokens,
                                  args.min_len, args.max_len)
+        greedy, greedy_cpu = decode_speed(model, batches, 1)
+        beam, beam_cpu = decode_speed(model, batches, 5)
         decoding = {"decode_sentences": args.decode_sentences,
-                    "greedy_sentences_per_second": round(decode_speed(model, batches, 1)),
-                    "beam5_sentences_per_second": round(decode_speed(model, batches, 5))}
+                    "greedy_sentences_per_second": round(greedy), "greedy_cpu_utilisation": round(greedy_cpu, 2),
+                    "beam5_sentences_per_second": round(beam), "beam5_cpu_utilisation": round(beam_cpu, 2)}
 
     print(json.dumps({
         "model": describe_model(cfg.model, model),

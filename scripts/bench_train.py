@@ -159,6 +159,7 @@ def main() -> None:
         "repeats": args.repeats,
         "tokens_per_s": round(rate, 1),
         "tokens_per_s_all": [round(r, 1) for r in rates],
+        "tokens_per_s_best": round(max(rates), 1),  # the repetition least disturbed by other processes
         # tokens per second of this process's CPU time: with 1 thread, the rate of one core that
         # is not shared (the wall-clock rate suffers when other processes take the CPU)
         "tokens_per_cpu_s": round(statistics.median(cpu_rates), 1),

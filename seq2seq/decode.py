@@ -197,12 +197,13 @@ def beam_search(
     each sentence are taken in one topk over (active, width * vocab); those among the first
     `beam` that end with EOS are finished (they leave the beam and are never extended), and
     the first `beam` that do not end with EOS form the next beam. A sentence is done when its
-    `n_best` best finished hypotheses all score at least as well as the best score a live
-    hypothesis can still reach, taken as its log-probability over the length penalty at its
-    current length (further tokens only lower the log-probability: exact for alpha = 0; for
-    alpha > 0 it ignores that a longer output is penalised less, the usual rule of GNMT-style
-    decoders, and what keeps beam_size 1 identical to greedy search), or when it reaches its
-    maximum length. Done sentences leave the batch.
+    `n_best` best finished hypotheses all score at least as well as the best score any live
+    hypothesis can still reach, or when it reaches its maximum length; done sentences leave
+    the batch. Further tokens only lower a log-probability, so with alpha = 0 that best score
+    is the current log-probability; with alpha > 0 the penalty may still grow up to
+    lp(max_len + 1), and the bound is log-prob / lp(max_len + 1) (exact: a wide enough beam
+    returns the true n best). A beam of one keeps no alternatives: it stops at its first EOS
+    and is exactly greedy search.
     """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) must not exceed beam_size ({beam_size})")
@@ -280,8 +281,14 @@ def beam_search(
             live_scores = live_scores.masked_fill(dead, NEG_INF)
             live_tokens = live_tokens.masked_fill(dead, PAD_ID)
 
-        # 3. Sentences whose n_best finished beat their best live hypothesis are done.
-        done = over | (nth_best >= live_scores[:, 0] / penalty)
+        # 3. Sentences whose n_best finished beat the best score a live hypothesis can reach
+        # are done. Its log-probability only falls; with alpha > 0 its penalty still grows up
+        # to lp(max_len + 1), so that is the bound (a beam of one stops like greedy search).
+        if alpha > 0 and beam > 1:
+            best_penalty = ((5.0 + max_len.float() + 1.0) / 6.0) ** alpha  # (active,)
+        else:
+            best_penalty = penalty
+        done = over | (nth_best >= live_scores[:, 0] / best_penalty)
         if bool(done.all()):
             break
         if bool(done.any()):

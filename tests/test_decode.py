@@ -154,17 +154,17 @@ def test_beam_size_1_is_greedy_on_the_trap():
     assert [h.score for h in greedy] == pytest.approx([hyps[0].score for hyps in beam], abs=1e-5)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_wide_beam_finds_the_exact_n_best_list(seed: int):
-    """alpha = 0: beam wider than the number of prefixes is exhaustive search."""
+@pytest.mark.parametrize("seed,alpha", [(0, 0.0), (1, 0.0), (2, 0.6), (3, 1.5)])
+def test_wide_beam_finds_the_exact_n_best_list(seed: int, alpha: float):
+    """A beam wider than the number of prefixes is exhaustive search, length penalty or not."""
     generator = torch.Generator().manual_seed(seed)
     vocab, max_len = 7, 3  # 3 content tokens: 27 prefixes of length 3
     table = torch.randn(vocab, vocab, generator=generator) * 2
     table[:, :EOS_ID] = -1e9  # never PAD, UNK, BOS
     table = torch.log_softmax(table, dim=1)
-    expected = brute_force(table, max_len, alpha=0.0)[:5]
+    expected = brute_force(table, max_len, alpha=alpha)[:5]
     src, lengths = pad([[A, EOS_ID], [B, C, EOS_ID]])
-    for hyps in beam_search(TableModel(table), src, lengths, max_len, 40, n_best=5):
+    for hyps in beam_search(TableModel(table), src, lengths, max_len, 40, alpha=alpha, n_best=5):
         assert [h.tokens for h in hyps] == [tokens for _, tokens in expected]
         assert [h.score for h in hyps] == pytest.approx([score for score, _ in expected], abs=1e-4)
 
@@ -198,6 +198,19 @@ def test_length_penalty_reorders_finished_hypotheses():
     rewarded = beam_search(TableModel(table), src, lengths, 5, 2, alpha=1.5, n_best=2)[0]
     assert [h.tokens for h in rewarded] == [[A], []]
     assert rewarded[0].score == pytest.approx((math.log(0.45) + math.log(0.99)) / length_penalty(2, 1.5))
+
+
+def test_length_penalty_can_prefer_a_longer_output_found_later():
+    """EOS comes first with the best log-prob, but "A EOS" wins once penalised: the search must
+    not stop at the first finished hypothesis when a live one can still overtake it."""
+    table = markov_table(6, {BOS_ID: {EOS_ID: 0.52, A: 0.48}, A: {EOS_ID: 0.99}})
+    src, lengths = pad([[A, EOS_ID]])
+    assert beam_search(TableModel(table), src, lengths, 5, 2, alpha=0.0)[0][0].tokens == []
+    best = beam_search(TableModel(table), src, lengths, 5, 2, alpha=1.0)[0][0]
+    assert best.tokens == [A]
+    assert best.score == pytest.approx((math.log(0.48) + math.log(0.99)) / length_penalty(2, 1.0))
+    # greedy (and a beam of one) stops at the first EOS
+    assert beam_search(TableModel(table), src, lengths, 5, 1, alpha=1.0)[0][0].tokens == []
 
 
 def test_max_length_is_respected_per_sentence():
