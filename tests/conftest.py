@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,14 @@ def tatoeba_file(shared_data: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """Run the `s2s` console entry point in-process: (exit code, stdout, stderr)."""
+    from seq2seq import cli
+
+    monkeypatch.setattr(sys, "argv", ["s2s", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        cli.run()
+    captured = capsys.readouterr()
+    return info.value.code or 0, captured.out, captured.err

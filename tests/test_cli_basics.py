@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from seq2seq import __version__, cli
+from conftest import run_cli
 
 runner = CliRunner()
 
@@ -28,13 +29,6 @@ def command_paths(command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]
 ALL_COMMANDS = command_paths(typer.main.get_command(cli.app))
 
 
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """The console entry point in-process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["s2s", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.run()
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
 
 
 def test_version():

@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import socket
-import sys
 import threading
 import urllib.request
 import zipfile
@@ -19,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from seq2seq import cli
 from seq2seq.data import download
 from seq2seq.data.download import CORPORA, KnownCorpus, RemoteFile
+from conftest import run_cli
 
 TEXT = "".join(f"Sentence number {i}.\tPhrase numéro {i} !\n" for i in range(3000)).encode("utf-8")
 ABOUT = b"Released under CC BY 2.0 FR.\n"
@@ -143,12 +142,6 @@ def pair(server: Server, monkeypatch) -> KnownCorpus:
     return corpus
 
 
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["s2s", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.run()
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
 
 
 def error_line(code: int, err: str) -> str:

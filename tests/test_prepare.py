@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seq2seq import cli
 from seq2seq.config import config_from_dict
 from seq2seq.data.normalize import normalize_text
 from seq2seq.data.prepare import prepare_corpus, split_key
 from seq2seq.data.tokenizer import load_tokenizers
+from conftest import run_cli
 
 FR = ["le", "chat", "chien", "mange", "une", "pomme", "maison", "grande", "petite", "rouge",
       "voit", "la", "souris", "dans", "jardin", "avec", "ami", "bleu", "court", "vite"]
@@ -66,13 +66,6 @@ def make_config(**data):
     return config_from_dict({"name": "tiny", "data": base})
 
 
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run the `s2s` console entry point in-process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["s2s", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.run()
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
 
 
 def error_line(code: int, err: str) -> str:
