@@ -15,13 +15,13 @@ import pytest
 import sacrebleu
 import torch
 
-from seq2seq import cli
 from seq2seq.checkpoint import make_payload, save_checkpoint
 from seq2seq.config import config_from_dict
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
 from seq2seq.evaluate import LENGTH_BUCKETS, bleu_by_length, read_lines, score_translations
 from seq2seq.models import build_model
 from seq2seq.plots import plot_attention, plot_bleu_by_length, plot_training_curves
+from conftest import run_cli as run_cli_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -85,14 +85,11 @@ def rnn_no_attention_dir(tmp_path_factory) -> Path:
 
 
 def run_cli(monkeypatch, capsys, *args, stdin: bytes | None = None) -> tuple[int, str, str]:
-    """The console entry point in-process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["s2s", *map(str, args)])
+    """conftest's in-process `s2s`, with `stdin` as the standard input (a stream without a
+    file descriptor, so translate reads it line by line)."""
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
-    with pytest.raises(SystemExit) as info:
-        cli.run()
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
+    return run_cli_in_process(monkeypatch, capsys, *args)
 
 
 def output_lines(text: str) -> list[str]:
