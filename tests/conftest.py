@@ -16,7 +16,8 @@ torch.set_num_threads(1)
 def shared_data_dir() -> Path | None:
     """Folder of real corpora (set by scripts/test.sh from ../shared/data), or None."""
     value = os.environ.get("S2S_SHARED_DATA")
-    return Path(value) if value and Path(value).is_dir() else None
+    # Resolved now: tests change directory, and a relative path would then point elsewhere.
+    return Path(value).resolve() if value and Path(value).is_dir() else None
 
 
 @pytest.fixture
