@@ -110,6 +110,11 @@ class TrainConfig:
     max_steps: Optional[int] = option(None, "stop after this many updates", low=1)
     max_epochs: Optional[int] = option(None, "stop after this many passes over the data", low=1)
     max_minutes: Optional[float] = option(None, "stop after this much wall-clock training time", low=0.0, low_open=True)
+    snapshot_minutes: Optional[float] = option(
+        None, "also validate when this much wall-clock time has passed and copy best.pt to "
+        "best-at-<m>min.pt: what a run with max_minutes=<m> would end with (the schedule does not "
+        "depend on the budget), so one 30-minute run gives the 10-minute result too",
+        low=0.0, low_open=True)
     patience: Optional[int] = option(None, "early stopping: validations without a better dev BLEU", low=1)
     validate_every: int = option(500, "updates between validations", low=1)
     dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import shutil
 import signal
 import threading
 import time
@@ -33,13 +34,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seq2seq.checkpoint import RUNS_ROOT, check_resumable, load_checkpoint, make_payload, save_checkpoint
+from seq2seq.checkpoint import (RUNS_ROOT, atomic_write, check_resumable, load_checkpoint, make_payload,
+                                save_checkpoint)
 from seq2seq.config import Config, TrainConfig
 from seq2seq.data.batching import ParallelCorpus, collate, encode_split, epoch_generator, make_batches, padding_ratio
 from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.errors import UserError
 from seq2seq.training.distributed import Distributed, init_distributed
-from seq2seq.training.loss import smoothed_cross_entropy
+from seq2seq.training.loss import projected_cross_entropy
 from seq2seq.training.run_dir import MetricsCSV, RunLog, prepare_run_dir
 from seq2seq.training.schedule import LRSchedule
 from seq2seq.training.validation import DevScores, DevSet, load_dev_set, validate
@@ -81,6 +83,7 @@ class TrainState:
     bad_validations: int = 0  # validations since dev BLEU last improved
     elapsed_s: float = 0.0  # wall-clock training time so far, validation included
     last_validation_s: float = 0.0  # how long the latest validation + save took
+    snapshot_taken: bool = False  # best-at-<train.snapshot_minutes>min.pt has been written
     # since the last progress line, for its mean loss and tokens/s
     window_loss: float = 0.0
     window_tokens: int = 0
@@ -280,7 +283,7 @@ class Trainer:
             batches, counts = self.epoch_batches(state.epoch)
             first = state.batch_in_epoch
             group = slice(first, first + self.group_size)
-            interrupted, out_of_time = self.update(batches[group], sum(counts[group]))
+            interrupted, out_of_time, snapshot_due = self.update(batches[group], sum(counts[group]))
             state.step += 1
             state.batch_in_epoch += self.group_size
             if state.batch_in_epoch >= len(batches):
@@ -295,11 +298,14 @@ class Trainer:
                 self.log.info(f"{signal_name} received: stopped after step {state.step}, saved "
                               f"{self.run_dir / 'last.pt'}; continue with --resume")
                 raise KeyboardInterrupt
-            validating = state.step % self.config.train.validate_every == 0 or reason is not None
+            validating = (state.step % self.config.train.validate_every == 0 or reason is not None
+                          or snapshot_due)
             if validating:
                 started = time.monotonic()
                 self.validate()
                 reason = reason or self.stop_reason(interrupted=False, out_of_time=False)
+                if snapshot_due:
+                    self.save_snapshot()
             save_every = self.config.train.save_every
             if validating or (save_every and state.step % save_every == 0):
                 self.save_last()
@@ -314,10 +320,11 @@ class Trainer:
         if self.dist.is_main:
             self._plot()
 
-    def update(self, group: list[Tensor], group_tokens: int) -> tuple[bool, bool]:
+    def update(self, group: list[Tensor], group_tokens: int) -> tuple[bool, bool, bool]:
         """One optimiser update over `group` (this process takes every world_size-th batch).
 
-        Returns whether any process was asked to stop (a signal) and whether time is up.
+        Returns whether any process was asked to stop (a signal), whether time is up and
+        whether the train.snapshot_minutes mark has been reached (all processes agree).
         """
         started = time.monotonic()
         train, state = self.config.train, self.state
@@ -334,13 +341,16 @@ class Trainer:
             # DDP: all-reduce gradients only after the last batch of the update.
             sync = i == len(mine) - 1 or not self.dist.enabled
             with nullcontext() if sync else self.model.no_sync():
-                logits = self.model(batch.src_tokens, batch.src_lengths, batch.prev_tokens)
-                scaled_loss = smoothed_cross_entropy(logits, batch.gold, train.label_smoothing, scale)
-                del logits  # the loss keeps what backward needs; free the (tokens x vocab) scores
+                states = self.model(batch.src_tokens, batch.src_lengths, batch.prev_tokens, project=False)
+                scaled_loss = projected_cross_entropy(states, self.raw_model.output_proj.weight, batch.gold,
+                                                      train.label_smoothing, scale)
+                del states
                 scaled_loss.backward()
             loss_sum += scaled_loss.item() / scale
-        loss_sum, interrupted, out_of_time = self.dist.sum(
-            [loss_sum, float(self.stop_signal is not None), float(self._out_of_time())])
+        snapshot_due = not self.state.snapshot_taken and self._out_of_time(train.snapshot_minutes)
+        loss_sum, interrupted, out_of_time, snapshot_due = self.dist.sum(
+            [loss_sum, float(self.stop_signal is not None), float(self._out_of_time(train.max_minutes)),
+             float(snapshot_due)])
 
         params = [p for p in self.raw_model.parameters() if p.grad is not None]
         if train.clip_norm > 0:
@@ -358,7 +368,7 @@ class Trainer:
         state.window_loss += loss_sum
         state.window_tokens += group_tokens
         state.window_train_s += time.monotonic() - started
-        return interrupted > 0, out_of_time > 0
+        return interrupted > 0, out_of_time > 0, snapshot_due > 0
 
     def stop_reason(self, interrupted: bool, out_of_time: bool) -> str | None:
         train, state = self.config.train, self.state
@@ -377,9 +387,8 @@ class Trainer:
     def elapsed(self) -> float:
         return self.elapsed_at_start + time.monotonic() - self.session_start
 
-    def _out_of_time(self) -> bool:
-        """Stop now if the final validation would not fit in train.max_minutes any more."""
-        budget = self.config.train.max_minutes
+    def _out_of_time(self, budget: float | None) -> bool:
+        """Stop now if the final validation would not fit in `budget` minutes any more."""
         return budget is not None and self.elapsed() + self.state.last_validation_s >= 60 * budget
 
     def _diverged(self, loss_sum: float, grad_norm: float) -> None:
@@ -491,6 +500,17 @@ class Trainer:
             schedule=self.schedule.state_dict(), rng=rng, world_size=self.dist.world_size,
             data_signature=self.data_signature)
         save_checkpoint(self.run_dir / "last.pt", payload)
+
+    def save_snapshot(self) -> None:
+        """best-at-<m>min.pt: a copy of best.pt as a run with train.max_minutes=<m> would leave it."""
+        self.state.snapshot_taken = True
+        if not self.dist.is_main:
+            return
+        minutes = self.config.train.snapshot_minutes
+        target = self.run_dir / f"best-at-{minutes:g}min.pt"
+        atomic_write(target, lambda tmp: shutil.copyfile(self.run_dir / "best.pt", tmp))
+        self.log.info(f"{minutes:g} minutes: copied best.pt (dev BLEU {_fmt_bleu(self.state.best_bleu)} "
+                      f"at step {self.state.best_step}) to {target}")
 
     def _plot(self) -> None:
         """training_curves.png; a plotting problem never fails a finished training."""

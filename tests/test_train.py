@@ -22,7 +22,7 @@ from seq2seq.data.tokenizer import train_sentencepiece
 from seq2seq.errors import UserError
 from seq2seq.special_tokens import PAD_ID
 from seq2seq.train import train_command
-from seq2seq.training.loss import smoothed_cross_entropy, token_loss_sum
+from seq2seq.training.loss import projected_cross_entropy, token_loss_sum
 from seq2seq.training.schedule import LRSchedule
 
 WORDS = {"le": "the", "chat": "cat", "chien": "dog", "mange": "eats", "voit": "sees", "petit": "small",
@@ -196,6 +196,22 @@ def test_max_epochs(toy_data: Path, tmp_path: Path) -> None:
     assert metrics_rows(tmp_path / "run")[-1]["dev_bleu"] != ""  # final validation
 
 
+def test_a_snapshot_at_m_minutes_is_what_an_m_minute_run_ends_with(toy_data: Path, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    import seq2seq.train as train_module
+
+    # A clock that advances 6 s per update makes "when the budget runs out" deterministic.
+    monkeypatch.setattr(train_module.Trainer, "elapsed", lambda self: 6.0 * self.state.step)
+    short, long = tmp_path / "short", tmp_path / "long"
+    run_training(toy_config(toy_data, max_steps=None, max_minutes=0.55, validate_every=4), short)
+    run_training(toy_config(toy_data, max_steps=None, max_minutes=1.5, snapshot_minutes=0.55,
+                            validate_every=4), long)
+    short_steps = load_checkpoint(short / "last.pt")["train_state"]["step"]
+    assert load_checkpoint(long / "last.pt")["train_state"]["step"] > short_steps + 5
+    assert_same_weights(weights(long / "best-at-0.55min.pt"), weights(short / "best.pt"))
+    assert "copied best.pt" in (long / "train.log").read_text(encoding="utf-8")
+
+
 def test_max_minutes_stops_on_time_with_a_final_validation(toy_data: Path, tmp_path: Path) -> None:
     run_training(toy_config(toy_data, max_steps=None, max_minutes=0.03, validate_every=1000), tmp_path / "run")
     state = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
@@ -214,15 +230,15 @@ def test_patience_stops_when_dev_bleu_stalls(toy_data: Path, tmp_path: Path) -> 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_data: Path, tmp_path: Path, monkeypatch) -> None:
     import seq2seq.train as train_module
 
-    real_loss = train_module.smoothed_cross_entropy
+    real_loss = train_module.projected_cross_entropy
     calls = {"n": 0}
 
-    def poisoned(logits, gold, eps, scale):
+    def poisoned(states, weight, gold, eps, scale):
         calls["n"] += 1
-        loss = real_loss(logits, gold, eps, scale)
+        loss = real_loss(states, weight, gold, eps, scale)
         return loss * float("nan") if calls["n"] == 8 else loss
 
-    monkeypatch.setattr(train_module, "smoothed_cross_entropy", poisoned)
+    monkeypatch.setattr(train_module, "projected_cross_entropy", poisoned)
     run_dir = tmp_path / "run"
     with pytest.raises(UserError, match=r"diverged at step 8: loss nan.*last\.pt still holds step 5"):
         run_training(toy_config(toy_data, save_every=5), run_dir)
@@ -244,23 +260,27 @@ def test_the_rnn_family_trains_too(toy_data: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1])
-def test_smoothed_cross_entropy_matches_pytorch(eps: float) -> None:
+@pytest.mark.parametrize("block_elements", [11, 1 << 22])  # one row per block / all rows in one
+def test_projected_cross_entropy_matches_pytorch(eps: float, block_elements: int, monkeypatch) -> None:
+    monkeypatch.setattr("seq2seq.training.loss.BLOCK_ELEMENTS", block_elements)
     torch.manual_seed(0)
-    logits = torch.randn(3, 5, 11) * 3
+    states, weight = torch.randn(3, 5, 7), torch.randn(11, 7)
     gold = torch.randint(4, 11, (3, 5))
     gold[0, 3:] = PAD_ID
     gold[2, 1:] = PAD_ID
-    ours = logits.clone().requires_grad_()
-    reference = logits.clone().requires_grad_()
-    loss = smoothed_cross_entropy(ours, gold, eps, scale=0.25)
+    ours_states, ours_weight = states.clone().requires_grad_(), weight.clone().requires_grad_()
+    ref_states, ref_weight = states.clone().requires_grad_(), weight.clone().requires_grad_()
+    loss = projected_cross_entropy(ours_states, ours_weight, gold, eps, scale=0.25)
     (loss * 2).backward()
-    expected = token_loss_sum(reference, gold, eps) * 0.25
+    expected = token_loss_sum(ref_states @ ref_weight.t(), gold, eps) * 0.25
     (expected * 2).backward()
     torch.testing.assert_close(loss, expected)
-    torch.testing.assert_close(ours.grad, reference.grad)
-    assert ours.grad[0, 3:].abs().sum() == 0  # padding gets no gradient
+    torch.testing.assert_close(ours_states.grad, ref_states.grad)
+    torch.testing.assert_close(ours_weight.grad, ref_weight.grad)
+    assert ours_states.grad[0, 3:].abs().sum() == 0  # padding gets no gradient
     # the plain F.cross_entropy definition, for the record
-    assert torch.allclose(expected / 0.25, F.cross_entropy(logits.view(-1, 11), gold.view(-1), ignore_index=PAD_ID,
+    logits = (states @ weight.t()).view(-1, 11)
+    assert torch.allclose(expected / 0.25, F.cross_entropy(logits, gold.view(-1), ignore_index=PAD_ID,
                                                            label_smoothing=eps, reduction="sum"))
 
 

@@ -72,13 +72,19 @@ class Memory:
 class Seq2SeqModel(nn.Module):
     """An encoder-decoder that maps source token ids to target-vocabulary logits."""
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+    # Every family ends in a bias-free linear layer to the target vocabulary.
+    output_proj: nn.Linear
+
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor,
+                project: bool = True) -> Tensor:
         """Teacher-forced scores of every target position.
 
         src_tokens: (batch, src_len) long, pieces + [EOS], right-padded with PAD_ID.
         src_lengths: (batch,) long, real lengths (EOS included).
         prev_tokens: (batch, tgt_len) long, [BOS] + target pieces, right-padded with PAD_ID.
-        Returns logits (batch, tgt_len, tgt_vocab) (raw scores, not log-probs).
+        Returns logits (batch, tgt_len, tgt_vocab) (raw scores, not log-probs), or with
+        project=False the states (batch, tgt_len, d) that `output_proj` turns into them (training
+        fuses that projection with the loss: see training/loss.py).
         """
         raise NotImplementedError
 

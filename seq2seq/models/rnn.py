@@ -54,6 +54,17 @@ class RNNState:
         )
 
 
+def init_forget_gate_bias(*lstms: nn.LSTM, value: float = 1.0) -> None:
+    """Start the LSTM forget gates open (Jozefowicz et al., 2015): memory is kept by default,
+    so gradients reach early positions from the first update."""
+    for lstm in lstms:
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_ih"):  # gates are ordered input, forget, cell, output
+                size = bias.numel() // 4
+                with torch.no_grad():
+                    bias[size:2 * size].fill_(value)
+
+
 class RNNEncoder(nn.Module):
     """(Bi)directional multi-layer GRU/LSTM over the embedded source."""
 
@@ -153,6 +164,11 @@ class RNNModel(Seq2SeqModel):
             nn.init.normal_(embedding.weight, std=cfg.embedding_dim ** -0.5)
             with torch.no_grad():
                 embedding.weight[PAD_ID].zero_()
+        # Embeddings start small (std d^-1/2) because the output layer shares them; scaling them
+        # by sqrt(d) on the way in gives the RNNs unit-variance inputs, as in the Transformer.
+        # Without it the gates see inputs ~30x smaller than their weights expect and the model
+        # sits for hundreds of updates on the "ignore the source" plateau.
+        self.embed_scale = cfg.embedding_dim ** 0.5
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = RNNEncoder(cfg)
         encoder_size = self.encoder.directions * cfg.hidden_size
@@ -164,11 +180,13 @@ class RNNModel(Seq2SeqModel):
         self.output_proj = nn.Linear(self.attentional_size, tgt_vocab_size, bias=False)
         if tie_output:
             self.output_proj.weight = self.tgt_embed.weight
+        if self.is_lstm:
+            init_forget_gate_bias(self.encoder.rnn, self.decoder.rnn)
 
     def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> RNNMemory:
         """src_tokens (batch, src_len) -> memory with encoder_out (batch, src_len, hidden)."""
         src_mask = lengths_to_mask(src_lengths, src_tokens.size(1))
-        embedded = self.dropout(self.src_embed(src_tokens))
+        embedded = self.dropout(self.src_embed(src_tokens) * self.embed_scale)
         encoder_states, final = self.encoder(embedded, src_lengths)
         batch = src_tokens.size(0)
         decoder_init = torch.tanh(self.bridge(final)).view(batch, self.decoder_layers, self.hidden_size)
@@ -190,20 +208,22 @@ class RNNModel(Seq2SeqModel):
 
     def _run_decoder(self, memory: RNNMemory, state: RNNState, prev_tokens: Tensor,
                      need_weights: bool) -> tuple[Tensor, RNNState, Tensor | None]:
-        """prev_tokens (batch, steps) -> logits (batch, steps, vocab), state after, weights."""
-        embedded = self.dropout(self.tgt_embed(prev_tokens))
+        """prev_tokens (batch, steps) -> h~ (batch, steps, attentional_size), state after, weights."""
+        embedded = self.dropout(self.tgt_embed(prev_tokens) * self.embed_scale)
         hidden = (state.hidden, state.cell) if self.is_lstm else state.hidden
         prev_attentional = None if state.attentional is None else state.attentional.unsqueeze(1)
         attentional, hidden, weights = self.decoder(embedded, memory, hidden, prev_attentional, need_weights)
         new_hidden, new_cell = hidden if self.is_lstm else (hidden, None)
         last_attentional = attentional[:, -1] if self.decoder.input_feeding else None
-        return self.output_proj(attentional), RNNState(new_hidden, new_cell, last_attentional), weights
+        return attentional, RNNState(new_hidden, new_cell, last_attentional), weights
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
-        """(batch, src_len), (batch,), (batch, tgt_len) -> logits (batch, tgt_len, tgt_vocab)."""
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor,
+                project: bool = True) -> Tensor:
+        """(batch, src_len), (batch,), (batch, tgt_len) -> logits (batch, tgt_len, tgt_vocab),
+        or the attentional states h~ (batch, tgt_len, attentional_size) if not project."""
         memory = self.encode(src_tokens, src_lengths)
-        logits, _, _ = self._run_decoder(memory, self._initial_state(memory), prev_tokens, False)
-        return logits
+        attentional, _, _ = self._run_decoder(memory, self._initial_state(memory), prev_tokens, False)
+        return self.output_proj(attentional) if project else attentional
 
     def decode_step(
         self,
@@ -215,6 +235,6 @@ class RNNModel(Seq2SeqModel):
         """prev_tokens (batch,) -> logits (batch, tgt_vocab), state, weights (batch, 1, 1, src_len) or None."""
         if state is None:
             state = self._initial_state(memory)
-        logits, state, weights = self._run_decoder(memory, state, prev_tokens.unsqueeze(1), need_attention)
+        attentional, state, weights = self._run_decoder(memory, state, prev_tokens.unsqueeze(1), need_attention)
         attention = weights.unsqueeze(1) if weights is not None else None  # (batch, 1, 1, src_len)
-        return logits.squeeze(1), state, attention
+        return self.output_proj(attentional.squeeze(1)), state, attention

@@ -257,8 +257,10 @@ class TransformerModel(Seq2SeqModel):
 
     # -- teacher-forced training ------------------------------------------------------------
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
-        """(batch, src_len), (batch,), (batch, tgt_len) -> logits (batch, tgt_len, tgt_vocab)."""
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor,
+                project: bool = True) -> Tensor:
+        """(batch, src_len), (batch,), (batch, tgt_len) -> logits (batch, tgt_len, tgt_vocab),
+        or the states before the output layer (batch, tgt_len, d_model) if not project."""
         src_mask = lengths_to_mask(src_lengths, src_tokens.size(1))
         encoder_out = self._encoder(src_tokens, src_mask)
         attn_mask = src_mask[:, None, None, :]
@@ -266,7 +268,8 @@ class TransformerModel(Seq2SeqModel):
         states = self.dropout(self.positions(self.tgt_embed(prev_tokens) * self.embed_scale))
         for layer in self.decoder_layers:
             states = layer(states, encoder_out, attn_mask)
-        return self.output_proj(self.decoder_norm(states))
+        states = self.decoder_norm(states)
+        return self.output_proj(states) if project else states
 
     # -- incremental decoding ---------------------------------------------------------------
 
