@@ -47,7 +47,9 @@ else
 fi
 
 stage "3/6 prepare: normalise, filter, split, train SentencePiece"
-s2s data prepare --config "$CONFIG"
+# From the copy step 2 put under data/raw (the config's own path points at ../shared/data);
+# the prepared corpus is identified by its content, so either path gives the same directory.
+s2s data prepare --config "$CONFIG" --set data.path=data/raw/tatoeba-fra-eng/fra.txt
 
 NAME=$("$PYTHON" -c "from seq2seq.config import load_config; print(load_config('$CONFIG').name)")
 RUN=runs/$NAME
