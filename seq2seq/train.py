@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import resource
 import shutil
 import signal
 import threading
@@ -314,9 +315,10 @@ class Trainer:
             if reason is not None:
                 break
 
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
         self.log.info(f"stopped after step {state.step} ({reason}); {state.elapsed_s / 60:.1f} min; best "
                       f"dev BLEU {_fmt_bleu(state.best_bleu)} at step {state.best_step} "
-                      f"({self.run_dir / 'best.pt'})")
+                      f"({self.run_dir / 'best.pt'}); peak memory {peak_mb:,.0f} MB")
         if self.dist.is_main:
             self._plot()
 
