@@ -41,7 +41,8 @@ from seq2seq.checkpoint import load_for_inference  # noqa: E402
 from seq2seq.config import Config, load_config  # noqa: E402
 from seq2seq.data.normalize import normalize_text  # noqa: E402
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece  # noqa: E402
-from seq2seq.decode import keep_large_tensors_on_the_heap, model_max_positions, search_ids  # noqa: E402
+from seq2seq.allocator import keep_large_tensors_on_the_heap  # noqa: E402
+from seq2seq.decode import model_max_positions, search_ids  # noqa: E402
 from seq2seq.special_tokens import EOS_ID  # noqa: E402
 
 

@@ -336,24 +336,6 @@ def make_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
     return batches
 
 
-def keep_large_tensors_on_the_heap() -> bool:
-    """Let freed large tensors be reused instead of mapping fresh zeroed pages (glibc only).
-
-    By default glibc serves every allocation above 32 MB (the decoder cache of a few hundred
-    beam rows, say) with a new mmap whose pages fault in one by one, and trims freed heap memory
-    back to the OS: on this kind of VM that made row selection of the cache several times
-    slower. Process-wide; the CLI's decoding commands call it. Returns whether it took.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**30))
-
-
 def model_max_positions(model: Any) -> int | None:
     """Longest sequence the model's positional encodings cover, or None if unbounded (RNN)."""
     cfg = getattr(model, "cfg", None)  # the ModelConfig the model was built from

@@ -132,7 +132,8 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
                      by_length: bool, output: Path | None) -> None:
     """`s2s eval`: translate a test set, score it, print (or print JSON), keep what was asked."""
     from seq2seq.checkpoint import load_for_inference
-    from seq2seq.decode import keep_large_tensors_on_the_heap, translate_sentences
+    from seq2seq.allocator import keep_large_tensors_on_the_heap
+    from seq2seq.decode import translate_sentences
 
     loaded = load_for_inference(resolve_model(model))
     keep_large_tensors_on_the_heap()

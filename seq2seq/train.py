@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seq2seq.allocator import return_large_blocks_to_the_os
 from seq2seq.checkpoint import (RUNS_ROOT, atomic_write, check_resumable, load_checkpoint, make_payload,
                                 save_checkpoint)
 from seq2seq.config import Config, TrainConfig
@@ -52,6 +53,7 @@ def train_command(config: Config, *, run_dir: Path | None = None, resume: bool =
                   force: bool = False, quiet: bool = False) -> None:
     """`s2s train`: train `config` into `run_dir` (default runs/<name>), or continue it (--resume)."""
     check_stopping(config.train)
+    return_large_blocks_to_the_os()
     dist = init_distributed()
     try:
         trainer = Trainer(config, dist, run_dir or RUNS_ROOT / config.name, resume=resume, force=force,

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
-from seq2seq.decode import Hypothesis, keep_large_tensors_on_the_heap, translate_sentences
+from seq2seq.allocator import keep_large_tensors_on_the_heap
+from seq2seq.decode import Hypothesis, translate_sentences
 from seq2seq.errors import UserError
 from seq2seq.evaluate import read_lines, resolve_model, write_lines
 

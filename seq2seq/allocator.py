@@ -1,0 +1,43 @@
+"""glibc malloc settings for the two kinds of work s2s does (Linux; a no-op elsewhere).
+
+Torch on CPU allocates tensors with malloc. glibc serves a request above the mmap threshold
+with fresh pages from the OS and gives them back on free; below it, from the heap, which rarely
+shrinks. By default the threshold rises to the size of every large block freed (up to 32 MB),
+so after the first few updates almost every activation of a training step lives in the heap,
+and each batch of a new shape leaves holes there: a 30-minute RNN run grew to 1.6 GB.
+"""
+
+from __future__ import annotations
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+
+
+def _mallopt(*settings: tuple[int, int]) -> bool:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except (OSError, AttributeError):
+        return False
+    return all(bool(libc.mallopt(param, value)) for param, value in settings)
+
+
+def return_large_blocks_to_the_os(threshold: int = 4 << 20) -> bool:
+    """Training: blocks of `threshold` bytes or more are always mmap'd and unmapped on free.
+
+    A fixed threshold stops the dynamic rise, so the big activations (feed-forward layers,
+    the loss's logit blocks) never fragment the heap. Measured on the bi-LSTM (43 updates of
+    2,000 tokens): peak RSS 905 MB instead of 976 at the same speed (2,571 vs 2,592 tok/s); a
+    256 KB threshold saves more (798 MB) but costs 24 % speed in page faults.
+    """
+    return _mallopt((M_MMAP_THRESHOLD, threshold))
+
+
+def keep_large_tensors_on_the_heap() -> bool:
+    """Decoding: let freed large tensors be reused instead of mapping fresh zeroed pages.
+
+    The decoder cache of a few hundred beam rows is reallocated at every step; served by mmap its
+    pages fault in one by one, which made row selection of the cache several times slower on
+    this kind of VM. Decoding allocates few distinct shapes, so the heap stays compact.
+    """
+    return _mallopt((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**30))
