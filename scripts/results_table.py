@@ -36,12 +36,13 @@ def run_facts(run: Path) -> dict[str, Any]:
     snapshot = re.search(r"copied best.pt \(dev BLEU ([\d.]+) at step (\d+)\)", log)
     if snapshot:
         facts["dev10"], facts["steps10"] = float(snapshot.group(1)), int(snapshot.group(2))
-    end = re.search(r"stopped after step (\d+) .*best dev BLEU ([\d.]+) at step \d+", log)
+    # the first stop is the training run's; a later --resume of it logs its own line
+    end = re.search(r"stopped after step (\d+) .*best dev BLEU ([\d.]+) at step \d+.*", log)
     if end:
         facts["steps30"], facts["dev30"] = int(end.group(1)), float(end.group(2))
-    peak = re.search(r"peak memory ([\d,]+) MB", log)
-    if peak:
-        facts["peak_mb"] = int(peak.group(1).replace(",", ""))
+        peak = re.search(r"peak memory ([\d,]+) MB", end.group(0))
+        if peak:
+            facts["peak_mb"] = int(peak.group(1).replace(",", ""))
     if (run / "metrics.csv").is_file():
         with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
             speeds = [float(r["tokens_per_s"]) for r in csv.DictReader(handle) if r["tokens_per_s"]]

@@ -275,7 +275,11 @@ class Trainer:
 
     def _loop(self) -> None:
         state = self.state
-        reason = self.stop_reason(interrupted=False, out_of_time=False)
+        # The same test that ended the run (the final validation would not fit any more), so
+        # resuming a finished run does nothing until a limit is raised.
+        budget = self.config.train.max_minutes
+        out_of_time = budget is not None and state.elapsed_s + state.last_validation_s >= 60 * budget
+        reason = self.stop_reason(interrupted=False, out_of_time=out_of_time)
         if reason is not None:
             self.log.info(f"nothing to do: this run already stopped ({reason}); raise that limit to "
                           "train further")

@@ -336,3 +336,17 @@ def test_overfits_a_toy_reversal_task(family: str) -> None:
     decoded = greedy_decode(model, src_tokens, src_lengths, gold.size(1))
     correct = ((decoded == gold) | (gold == PAD_ID)).all(dim=1)
     assert correct.float().mean() >= 0.9
+
+
+def test_rnn_inputs_have_unit_scale_and_lstm_forget_gates_start_open() -> None:
+    model = make_model("lstm-dot-feed")
+    hidden = TINY_RNN["hidden_size"]
+    for lstm in (model.encoder.rnn, model.decoder.rnn):
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                assert torch.all(bias[hidden:2 * hidden] == 1.0), name  # forget gate
+                assert bias[:hidden].abs().max() < 1.0  # the other gates keep PyTorch's init
+    tokens = torch.arange(4, VOCAB).unsqueeze(0)
+    # tied embeddings start small (std d^-1/2) for the output layer; the RNNs see them x sqrt(d)
+    scaled = model.src_embed(tokens) * model.embed_scale
+    assert 0.7 < float(scaled.std()) < 1.3

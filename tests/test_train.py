@@ -218,6 +218,11 @@ def test_max_minutes_stops_on_time_with_a_final_validation(toy_data: Path, tmp_p
     assert 1.8 <= state["elapsed_s"] < 10
     assert "train.max_minutes=0.03" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
     assert metrics_rows(tmp_path / "run")[-1]["dev_bleu"] != ""
+    # resuming the finished run changes nothing (it stopped early so the last validation fit)
+    run_training(toy_config(toy_data, max_steps=None, max_minutes=0.03, validate_every=1000), tmp_path / "run",
+                 resume=True)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == state["step"]
+    assert "nothing to do" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
 
 
 def test_patience_stops_when_dev_bleu_stalls(toy_data: Path, tmp_path: Path) -> None:
