@@ -30,11 +30,17 @@ fi
 PYTHON=${PYTHON:-python3}
 stage() { printf '\n== %s\n' "$*" >&2; }
 
+# Always this interpreter and this checkout: another `s2s` on PATH (or the seq2seq folder in
+# the current directory) must not stand in for an installation.
+s2s() { "$PYTHON" -m seq2seq "$@"; }
+
 stage "1/6 install s2s (torch CPU build first)"
-if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+if ! "$PYTHON" -I -c "import torch" 2>/dev/null; then
     "$PYTHON" -m pip install --quiet "torch==2.13.0"
 fi
-if ! command -v s2s >/dev/null 2>&1 || ! "$PYTHON" -c "import seq2seq" 2>/dev/null; then
+if ! "$PYTHON" -I -c "import sys, pathlib, seq2seq, yaml, typer, sentencepiece, sacrebleu
+sys.exit(pathlib.Path(seq2seq.__file__).resolve().parents[1] != pathlib.Path(sys.argv[1]).resolve())" "$PWD" 2>/dev/null
+then
     "$PYTHON" -m pip install --quiet --disable-pip-version-check -e .
 fi
 s2s --version
@@ -51,7 +57,7 @@ stage "3/6 prepare: normalise, filter, split, train SentencePiece"
 # the prepared corpus is identified by its content, so either path gives the same directory.
 s2s data prepare --config "$CONFIG" --set data.path=data/raw/tatoeba-fra-eng/fra.txt
 
-NAME=$("$PYTHON" -c "from seq2seq.config import load_config; print(load_config('$CONFIG').name)")
+NAME=$("$PYTHON" -I -c "from seq2seq.config import load_config; print(load_config('$CONFIG').name)")
 RUN=runs/$NAME
 stage "4/6 train for $MINUTES minutes into $RUN"
 if [ -f "$RUN/last.pt" ]; then
