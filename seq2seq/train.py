@@ -275,17 +275,15 @@ class Trainer:
 
     def _loop(self) -> None:
         state = self.state
+        self.session_start, self.session_step0 = time.monotonic(), state.step
+        self.elapsed_at_start = state.elapsed_s
         # The same test that ended the run (the final validation would not fit any more), so
         # resuming a finished run does nothing until a limit is raised.
-        budget = self.config.train.max_minutes
-        out_of_time = budget is not None and state.elapsed_s + state.last_validation_s >= 60 * budget
-        reason = self.stop_reason(interrupted=False, out_of_time=out_of_time)
+        reason = self.stop_reason(interrupted=False, out_of_time=self._out_of_time(self.config.train.max_minutes))
         if reason is not None:
             self.log.info(f"nothing to do: this run already stopped ({reason}); raise that limit to "
                           "train further")
             return
-        self.session_start, self.session_step0 = time.monotonic(), state.step
-        self.elapsed_at_start = state.elapsed_s
         while True:
             batches, counts = self.epoch_batches(state.epoch)
             first = state.batch_in_epoch
