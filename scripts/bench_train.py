@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="updates per timed repetition")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed updates first")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (s2s train fixes its mmap threshold)")
     args = parser.parse_args()
 
     overrides = list(args.overrides)
@@ -105,7 +107,8 @@ def main() -> None:
     from seq2seq.allocator import return_large_blocks_to_the_os
     from seq2seq.train import Trainer
 
-    return_large_blocks_to_the_os()  # as `s2s train` does
+    if not args.default_malloc:
+        return_large_blocks_to_the_os()  # as `s2s train` does
 
     config.train.max_steps = config.train.max_steps or 10 ** 9  # only so the config is complete
     trainer = Trainer(config, Distributed(), Path(tmp.name) / "run", resume=False, force=False, quiet=True)

@@ -166,8 +166,8 @@ class RNNModel(Seq2SeqModel):
                 embedding.weight[PAD_ID].zero_()
         # Embeddings start small (std d^-1/2) because the output layer shares them; scaling them
         # by sqrt(d) on the way in gives the RNNs unit-variance inputs, as in the Transformer.
-        # Without it the gates see inputs ~30x smaller than their weights expect and the model
-        # sits for hundreds of updates on the "ignore the source" plateau.
+        # Without it the inputs are 16x smaller (d = 256) and the model sat on the "ignore the
+        # source" plateau (train loss ~5.9 from update 150 to 250 on Tatoeba).
         self.embed_scale = cfg.embedding_dim ** 0.5
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = RNNEncoder(cfg)
