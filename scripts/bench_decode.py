@@ -42,7 +42,8 @@ from seq2seq.config import Config, load_config  # noqa: E402
 from seq2seq.data.normalize import normalize_text  # noqa: E402
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece  # noqa: E402
 from seq2seq.allocator import keep_large_tensors_on_the_heap  # noqa: E402
-from seq2seq.decode import model_max_positions, search_ids  # noqa: E402
+from seq2seq.search import SearchOptions  # noqa: E402
+from seq2seq.translator import search_ids  # noqa: E402
 from seq2seq.special_tokens import EOS_ID  # noqa: E402
 
 
@@ -98,14 +99,14 @@ def run_mode(model: Any, tgt_tok: Tokenizer, sources: list[list[int]], max_lengt
              beam: int, alpha: float, batch_tokens: int, one_at_a_time: bool, repeats: int) -> dict:
     """Median over `repeats` of decoding all `sources`, batched or one by one."""
     times, cpu_times, out_tokens = [], [], 0
+    options = SearchOptions(beam_size=beam, alpha=alpha)
     for _ in range(repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
         if one_at_a_time:
-            results = [search_ids(model, [s], [n], beam_size=beam, alpha=alpha, batch_tokens=batch_tokens)[0]
+            results = [search_ids(model, [s], [n], options, batch_tokens)[0]
                        for s, n in zip(sources, max_lengths)]
         else:
-            results = search_ids(model, sources, max_lengths, beam_size=beam, alpha=alpha,
-                                 batch_tokens=batch_tokens)
+            results = search_ids(model, sources, max_lengths, options, batch_tokens)
         for hyps in results:
             tgt_tok.decode(hyps[0].tokens)
         times.append(time.perf_counter() - start)
@@ -157,7 +158,7 @@ def main() -> None:
 
     src_lines, ref_lines, origin = sentences_for(config, args)
     norm = config.data.normalization, config.data.lowercase
-    limit = model_max_positions(model)
+    limit = model.max_positions
     pieces = [ids[:limit - 1] if limit else ids
               for ids in src_tok.encode_batch([normalize_text(s, *norm) for s in src_lines])]
     sources = [ids + [EOS_ID] for ids in pieces]
@@ -185,7 +186,7 @@ def main() -> None:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
     }
     # warm-up (allocator, lazy init), not timed
-    search_ids(model, sources[:64], max_lengths[:64], beam_size=args.beam, alpha=alpha, batch_tokens=batch_tokens)
+    search_ids(model, sources[:64], max_lengths[:64], SearchOptions(beam_size=args.beam, alpha=alpha), batch_tokens)
     wanted = set(args.modes.split(","))
     modes = [(name, beam) for name, beam in [("greedy", 1), (f"beam{args.beam}", args.beam)]
              if name.rstrip("0123456789") in wanted]

@@ -3,8 +3,8 @@
     python scripts/bench_train.py --config configs/tatoeba-transformer.yaml [--set k=v ...]
                                   [--steps 20] [--repeats 3] [--warmup 3]
 
-Runs the real training step (`Trainer.update`: collate, forward, label-smoothed loss, backward,
-clipping, optimiser) on the config's prepared data when it exists, else on the Tatoeba file
+Runs the real training step (`Trainer.train_step`: collate, forward, label-smoothed loss,
+backward, clipping, optimiser, progress) on the config's prepared data when it exists, else on the Tatoeba file
 (S2S_SHARED_DATA or ../shared/data) prepared into a temporary directory. After `--warmup`
 updates it times `--repeats` runs of `--steps` updates and prints one JSON object with the
 median. FLOPs of one update are counted with torch.utils.flop_counter.FlopCounterMode (matmuls
@@ -112,24 +112,16 @@ def main() -> None:
 
     config.train.max_steps = config.train.max_steps or 10 ** 9  # only so the config is complete
     trainer = Trainer(config, Distributed(), Path(tmp.name) / "run", resume=False, force=False, quiet=True)
-    trainer.session_start, trainer.session_step0, trainer.elapsed_at_start = time.monotonic(), 0, 0.0
 
     cpu_seconds = [0.0]
 
     def run_updates(count: int) -> tuple[int, float]:
-        tokens, started, cpu_started = 0, time.perf_counter(), time.process_time()
+        """`count` training steps exactly as `s2s train` makes them; (target tokens, seconds)."""
+        tokens_before, started, cpu_started = trainer.state.tokens_seen, time.perf_counter(), time.process_time()
         for _ in range(count):
-            batches, counts = trainer.epoch_batches(trainer.state.epoch)
-            first = trainer.state.batch_in_epoch
-            group = slice(first, first + trainer.group_size)
-            trainer.update(batches[group], sum(counts[group]))
-            tokens += sum(counts[group])
-            trainer.state.step += 1
-            trainer.state.batch_in_epoch += trainer.group_size
-            if trainer.state.batch_in_epoch >= len(batches):
-                trainer.state.epoch, trainer.state.batch_in_epoch = trainer.state.epoch + 1, 0
+            trainer.train_step()
         cpu_seconds[0] = time.process_time() - cpu_started
-        return tokens, time.perf_counter() - started
+        return trainer.state.tokens_seen - tokens_before, time.perf_counter() - started
 
     load_before = os.getloadavg()
     ceiling_now = matmul_gflops(threads)

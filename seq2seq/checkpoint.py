@@ -15,8 +15,7 @@ so one file is enough to translate. A run directory (`runs/<name>/`) holds `best
 
 from __future__ import annotations
 
-import os
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,28 +25,11 @@ import torch
 from seq2seq.config import Config, config_from_dict
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
+from seq2seq.files import atomic_write
 
 FORMAT = "s2s-checkpoint"
 FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
-_UMASK = os.umask(0)  # read the process umask (only settable together with reading it) ...
-os.umask(_UMASK)  # ... and put it back
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call `write(tmp_path)`, then rename over `path`, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); give it a normal file's mode
-    try:
-        write(Path(tmp_name))
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def make_payload(config: Config, model: torch.nn.Module, src_tokenizer: Tokenizer,
@@ -99,57 +81,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-# Keys a resumed run may change: when and how often to stop, validate, log and save, and the
-# search settings. Any other difference (model sizes, data, batching, optimiser, seed, ...) would
-# not continue the same training, so resuming refuses it and names the keys.
-RESUMABLE_CHANGES = {
-    "name", "data.dir", "data.path", "data.src_path", "data.tgt_path",
-    "train.max_steps", "train.max_epochs", "train.max_minutes", "train.patience",
-    "train.validate_every", "train.save_every", "train.dev_sentences", "train.log_every",
-    "train.threads",
-}
-
-
-def config_differences(stored: dict[str, Any], current: dict[str, Any],
-                       allowed: set[str] = RESUMABLE_CHANGES) -> list[str]:
-    """'section.key: stored -> current' for every key (outside `allowed` and decode.*) that differs."""
-    differences = []
-    for section in sorted(set(stored) | set(current)):
-        if section == "decode":
-            continue
-        old, new = stored.get(section), current.get(section)
-        if not isinstance(old, dict) or not isinstance(new, dict):
-            if old != new and section not in allowed:
-                differences.append(f"{section}: {old!r} -> {new!r}")
-            continue
-        for key in sorted(set(old) | set(new)):
-            name = f"{section}.{key}"
-            if name not in allowed and old.get(key) != new.get(key):
-                differences.append(f"{name}: {old.get(key)!r} -> {new.get(key)!r}")
-    return differences
-
-
-def check_resumable(payload: dict[str, Any], config: Config, world_size: int = 1) -> None:
-    """Refuse to resume `payload` under `config` if that would not continue the same training.
-
-    train.accumulate may change with the number of processes as long as an update still takes
-    the same number of batches (2 processes x accumulate 1 = 1 process x accumulate 2).
-    """
-    where = payload.get("path", "checkpoint")
-    if "optimizer" not in payload or "train_state" not in payload:
-        raise UserError(f"{where}: holds weights only (no optimizer or data position), so training "
-                        "cannot resume from it; start afresh with --force")
-    allowed = set(RESUMABLE_CHANGES)
-    stored_update = payload.get("world_size", 1) * payload["config"]["train"]["accumulate"]
-    if stored_update == world_size * config.train.accumulate:
-        allowed.add("train.accumulate")
-    differences = config_differences(payload["config"], config.to_dict(), allowed)
-    if differences:
-        shown = "; ".join(differences[:6]) + ("; ..." if len(differences) > 6 else "")
-        raise UserError(f"{where} was trained with another config (checkpoint -> now: {shown}); "
-                        "restore those keys to resume, or start afresh with --force")
-
-
 @dataclass
 class InferenceModel:
     """Everything needed to translate: model (eval mode), config and tokenizers."""
@@ -165,7 +96,7 @@ def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
     from seq2seq.models import build_model  # models import torch-heavy code; keep it lazy
 
     where = payload.get("path", "checkpoint")
-    config = config_from_dict(payload["config"], where=f"{where} (stored config)")
+    config = config_from_dict(payload["config"], where=f"{where} (stored config)", stored=True)
     src_tok = Tokenizer(payload["spm_src"], origin=f"{where} (source vocabulary)")
     tgt_tok = src_tok if payload["spm_src"] == payload["spm_tgt"] and config.data.joint_vocab \
         else Tokenizer(payload["spm_tgt"], origin=f"{where} (target vocabulary)")
@@ -191,3 +122,12 @@ def latest_run(runs_root: Path = RUNS_ROOT) -> Path:
         raise UserError(f"no trained model found under {runs_root}/; pass --model RUN_DIR_OR_CHECKPOINT "
                         "or train one with `s2s train --config ...`")
     return max(candidates, key=lambda p: p.stat().st_mtime).parent
+
+
+def resolve_model(model: Path | None) -> Path:
+    """--model, or the most recent run (announced on stderr)."""
+    if model is not None:
+        return model
+    run = latest_run()
+    print(f"using the most recent run: {run} (choose another with --model)", file=sys.stderr)
+    return run

@@ -85,6 +85,11 @@ class ModelConfig:
     attention_dropout: float = option(0.0, "(transformer) dropout on attention weights", low=0.0, high=0.9)
     max_positions: int = option(1024, "(transformer) longest sequence the positional encodings cover", low=16)
 
+    def check(self, where: str) -> None:
+        """Rules between this section's keys (the ones a single key's range cannot express)."""
+        if self.type == "transformer" and self.d_model % self.heads:
+            raise UserError(f"{where}: model.d_model ({self.d_model}) must be divisible by model.heads ({self.heads})")
+
 
 @dataclass
 class TrainConfig:
@@ -132,7 +137,6 @@ class DecodeConfig:
     length_penalty: float = option(0.6, "GNMT length penalty alpha (0 = none)", low=0.0)
     max_len_ratio: float = option(1.5, "longest output = ratio * source length + offset", low=0.0)
     max_len_offset: int = option(10, "see max_len_ratio", low=0)
-    n_best: int = option(1, "hypotheses returned per sentence", low=1)
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
 
 
@@ -153,6 +157,11 @@ class Config:
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
                              "decode": DecodeConfig}
+
+# Keys that earlier versions had: the configs stored in their checkpoints still hold them.
+RETIRED_KEYS: dict[str, str] = {
+    "decode.n_best": "it was never used; ask for n-best lists with `s2s translate --n-best K`",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +227,7 @@ def _suggest(name: str, valid: list[str]) -> str:
 
 
 def _build_section(cls: type, values: Any, section: str, where: str,
-                   overridden: frozenset[str] = frozenset()) -> Any:
+                   overridden: frozenset[str] = frozenset(), stored: bool = False) -> Any:
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -228,6 +237,11 @@ def _build_section(cls: type, values: Any, section: str, where: str,
     kwargs = {}
     for key, value in values.items():
         key_where = "--set" if f"{section}.{key}" in overridden else where
+        if key not in fields and f"{section}.{key}" in RETIRED_KEYS:
+            if stored:
+                continue
+            raise UserError(f"{key_where}: {section}.{key} is no longer a config key: "
+                            f"{RETIRED_KEYS[f'{section}.{key}']}; remove it")
         if key not in fields:
             raise UserError(f"{key_where}: unknown key '{key}' in section '{section}'"
                             f"{_suggest(str(key), list(fields))}")
@@ -245,8 +259,7 @@ def _check_consistency(cfg: Config, where: str) -> None:
                         "they must name different columns")
     if d.format == "parallel" and not (d.src_path and d.tgt_path):
         raise UserError(f"{where}: data.src_path and data.tgt_path are required when data.format is parallel")
-    if m.type == "transformer" and m.d_model % m.heads:
-        raise UserError(f"{where}: model.d_model ({m.d_model}) must be divisible by model.heads ({m.heads})")
+    m.check(where)
     if not re_name_ok(cfg.name):
         raise UserError(f"{where}: name {cfg.name!r} may only hold letters, digits, '.', '_' and '-'")
 
@@ -255,10 +268,12 @@ def re_name_ok(name: str) -> bool:
     return bool(name) and all(c.isalnum() or c in "._-" for c in name)
 
 
-def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str] = frozenset()) -> Config:
+def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str] = frozenset(),
+                     stored: bool = False) -> Config:
     """Validate a plain dict (from YAML or a checkpoint) into a Config.
 
     `overridden` holds the "section.key" names set with --set; their errors name --set.
+    stored=True (a checkpoint's config) drops RETIRED_KEYS instead of refusing them.
     """
     if raw is None:
         raw = {}
@@ -271,7 +286,7 @@ def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str]
     name_field = next(f for f in dataclasses.fields(Config) if f.name == "name")
     name_where = "--set" if "name" in overridden else where
     name = _check_value(name_where, "name", raw.get("name", name_field.default), name_field, str)
-    sections = {s: _build_section(cls, raw.get(s), s, where, overridden) for s, cls in SECTIONS.items()}
+    sections = {s: _build_section(cls, raw.get(s), s, where, overridden, stored) for s, cls in SECTIONS.items()}
     cfg = Config(name=name, **sections)
     _check_consistency(cfg, where)
     return cfg

@@ -12,12 +12,15 @@ import os
 import select
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 
 from seq2seq.allocator import keep_large_tensors_on_the_heap
-from seq2seq.decode import Hypothesis, translate_sentences
+from seq2seq.checkpoint import resolve_model
 from seq2seq.errors import UserError
-from seq2seq.evaluate import read_lines, resolve_model, write_lines
+from seq2seq.files import read_lines, write_lines
+
+if TYPE_CHECKING:
+    from seq2seq.translator import Translation, TranslationResult, Translator
 
 STDIN_BATCH_LINES = 2000  # most stdin lines translated together (length-sorted inside)
 _READ_SIZE = 1 << 16
@@ -77,7 +80,7 @@ def _ready(fd: int) -> bool:
         return False
 
 
-def format_hypotheses(hyps: list[Hypothesis], n_best: int | None) -> str:
+def format_hypotheses(hyps: list[Translation], n_best: int | None) -> str:
     """One output line: the best translation, or K tab-separated `score<TAB>text` pairs."""
     if not n_best:
         return hyps[0].text
@@ -110,13 +113,12 @@ class _Output:
             write_lines(self.path, self.kept)
 
 
-def _check_attention_args(loaded: Any, layer: int | None, head: int | None) -> None:
-    model_cfg = loaded.config.model
-    if model_cfg.type == "rnn" and model_cfg.attention == "none":
-        raise UserError(f"{loaded.path}: this model has no attention (model.attention: none), "
+def _check_attention_args(translator: Translator, layer: int | None, head: int | None) -> None:
+    model = translator.model
+    if model.attention_layers == 0:
+        raise UserError(f"{translator.path}: this model has no attention (model.attention: none), "
                         "so there is nothing to plot")
-    layers = model_cfg.decoder_layers if model_cfg.type == "transformer" else 1
-    heads = model_cfg.heads if model_cfg.type == "transformer" else 1
+    layers, heads = model.attention_layers, model.attention_heads
     if layer is not None and not 1 <= layer <= layers:
         raise UserError(f"--layer {layer}: the model has {layers} decoder layer(s) with "
                         f"encoder-decoder attention; choose 1..{layers}")
@@ -124,27 +126,22 @@ def _check_attention_args(loaded: Any, layer: int | None, head: int | None) -> N
         raise UserError(f"--head {head}: the model has {heads} attention head(s); choose 1..{heads}")
 
 
-def _plot_attention(loaded: Any, source: str, hyp: Hypothesis, path: Path, layer: int | None,
+def _plot_attention(translator: Translator, result: TranslationResult, path: Path, layer: int | None,
                     head: int | None) -> None:
-    from seq2seq.data.normalize import normalize_text
     from seq2seq.plots import plot_attention
-    from seq2seq.special_tokens import EOS_ID
 
-    if hyp.attention is None:
-        raise UserError(f"{loaded.path}: this model has no attention, so there is nothing to plot")
+    hyp = result.best
+    if hyp.attention is None or result.source_pieces is None or hyp.pieces is None:
+        raise UserError(f"{translator.path}: this model has no attention, so there is nothing to plot")
     attention = hyp.attention  # (tgt_len + 1, layers, heads, src_len)
     layer_index = (layer - 1) if layer is not None else attention.size(1) - 1
     weights = attention[:, layer_index]  # (tgt_len + 1, heads, src_len)
     weights = weights.mean(dim=1) if head is None else weights[:, head - 1]
-    data_cfg = loaded.config.data
-    src_ids = loaded.src_tokenizer.encode(normalize_text(source, data_cfg.normalization, data_cfg.lowercase))
-    src_ids = (src_ids[:weights.size(1) - 1] + [EOS_ID])
-    src_pieces = loaded.src_tokenizer.pieces(src_ids)
-    tgt_pieces = loaded.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID])
-    what = ("" if loaded.config.model.type != "transformer" else
+    model = translator.model
+    what = ("" if model.attention_layers == 1 and model.attention_heads == 1 else
             f", decoder layer {layer_index + 1}, " + ("mean of heads" if head is None else f"head {head}"))
-    title = f"{source[:80]}\n→ {hyp.text[:80]}\n({loaded.path}{what})"
-    plot_attention(weights, src_pieces, tgt_pieces, path, title)
+    title = f"{result.source[:80]}\n→ {hyp.text[:80]}\n({translator.path}{what})"
+    plot_attention(weights, result.source_pieces, hyp.pieces, path, title)
     print(f"attention plot: {path}", file=sys.stderr)
 
 
@@ -153,7 +150,7 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
                       batch_tokens: int | None, plot_attention: Path | None, layer: int | None,
                       head: int | None) -> None:
     """`s2s translate`: see the module docstring; one output line per input line."""
-    from seq2seq.checkpoint import load_for_inference
+    from seq2seq.translator import Translator
 
     if text and input_file is not None:
         raise UserError("give sentences as arguments or --input FILE, not both")
@@ -164,23 +161,15 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
     if input_file is not None and not input_file.is_file():
         raise UserError(f"{input_file}: input file not found")
 
-    loaded = load_for_inference(resolve_model(model))
+    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens)
     keep_large_tensors_on_the_heap()
-    config = loaded.config
-    beam_size = beam or config.decode.beam_size
-    if n_best is not None and n_best > beam_size:
-        if beam is not None:
-            raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")
-        beam_size = n_best
+    if n_best is not None and beam is not None and n_best > beam:
+        raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")
     if plot_attention is not None:
-        _check_attention_args(loaded, layer, head)
+        _check_attention_args(translator, layer, head)
 
-    def translate(lines: list[str], need_attention: bool = False) -> list[list[Hypothesis]]:
-        return translate_sentences(
-            loaded.model, loaded.src_tokenizer, loaded.tgt_tokenizer, lines, config.decode,
-            beam_size=beam_size, n_best=n_best or 1, batch_tokens=batch_tokens, max_len=max_len,
-            normalization=config.data.normalization, lowercase=config.data.lowercase,
-            need_attention=need_attention)
+    def translate(lines: list[str], attention: bool = False) -> list[TranslationResult]:
+        return translator.translate_batch(lines, n_best=n_best or 1, max_len=max_len, attention=attention)
 
     if text:  # one output line per argument, even for an argument that holds newlines
         batches: Iterable[list[str]] = [[t.replace("\n", " ") for t in text]]
@@ -198,12 +187,12 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
             if len(lines) != 1 or not lines[0].strip():
                 raise UserError(f"--plot-attention needs exactly one non-empty input sentence; "
                                 f"got {len(lines)} line(s)")
-            results = translate(lines, need_attention=True)
-            _plot_attention(loaded, lines[0], results[0][0], plot_attention, layer, head)
-            sink.write([format_hypotheses(results[0], n_best)])
+            result = translate(lines, attention=True)[0]
+            _plot_attention(translator, result, plot_attention, layer, head)
+            sink.write([format_hypotheses(result.hypotheses, n_best)])
         else:
             for lines in batches:
-                sink.write([format_hypotheses(hyps, n_best) for hyps in translate(lines)])
+                sink.write([format_hypotheses(result.hypotheses, n_best) for result in translate(lines)])
     except BrokenPipeError:  # e.g. `s2s translate < big.txt | head -3`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

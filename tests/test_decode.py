@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seq2seq.config import DecodeConfig, ModelConfig
-from seq2seq.decode import (Hypothesis, _pad, beam_search, greedy_decode, greedy_search,
-                            length_penalty, make_batches, search_ids, translate_sentences)
+from seq2seq.search import Hypothesis, SearchOptions, beam_search, greedy_decode, length_penalty
+from seq2seq.translator import Translator, make_batches, pad_sequences, search_ids
 from seq2seq.models import build_model
 from seq2seq.models.base import Memory, Seq2SeqModel
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
@@ -23,7 +23,12 @@ A, B, C = 4, 5, 6  # content tokens of the toy vocabularies
 
 
 def pad(sources: list[list[int]]) -> tuple[Tensor, Tensor]:
-    return _pad(sources, CPU)
+    return pad_sequences(sources, CPU)
+
+
+def greedy_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor, max_lengths) -> list[list[int]]:
+    """Greedy decoding of a batch -> one token list per sentence (neither BOS nor EOS)."""
+    return [hyp.tokens for hyp in greedy_decode(model, src_tokens, src_lengths, max_lengths)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,9 +348,9 @@ def test_search_ids_restores_input_order_and_batches_by_tokens():
     max_lengths = [len(s) + 3 for s in sources]
     reference = [greedy_search(model, *pad([s]), [n])[0] for s, n in zip(sources, max_lengths)]
     for batch_tokens in (1, 25, 10_000):
-        found = search_ids(model, sources, max_lengths, beam_size=1, batch_tokens=batch_tokens)
+        found = search_ids(model, sources, max_lengths, SearchOptions(beam_size=1), batch_tokens=batch_tokens)
         assert [hyps[0].tokens for hyps in found] == reference
-    beam = search_ids(model, sources, max_lengths, beam_size=3, n_best=2, batch_tokens=30)
+    beam = search_ids(model, sources, max_lengths, SearchOptions(beam_size=3, n_best=2), batch_tokens=30)
     assert all(len(hyps) == 2 for hyps in beam)
 
 
@@ -410,23 +415,21 @@ class DigitTokenizer:
 def test_translate_sentences_end_to_end(reverser: Seq2SeqModel, capsys):
     reverser.train()
     sentences = ["4 5 6", "", "   ", "7 8 9 10 11", "12 13"]
-    found = translate_sentences(reverser, DigitTokenizer(), DigitTokenizer(), sentences,
-                                DecodeConfig(beam_size=3), n_best=2, batch_tokens=8)
+    translator = Translator(reverser, DigitTokenizer(), DigitTokenizer(), DecodeConfig(beam_size=3))
+    found = [result.hypotheses for result in translator.translate_batch(sentences, n_best=2, batch_tokens=8)]
     assert reverser.training, "the model's mode is restored"
     assert [hyps[0].text for hyps in found] == ["6 5 4", "", "", "11 10 9 8 7", "13 12"]
     assert [len(hyps) for hyps in found] == [2, 1, 1, 2, 2]
     assert isinstance(found[1][0], Hypothesis) and found[1][0].tokens == []
-    greedy = translate_sentences(reverser, DigitTokenizer(), DigitTokenizer(), sentences,
-                                 DecodeConfig(), beam_size=1)
-    assert [hyps[0].text for hyps in greedy] == ["6 5 4", "", "", "11 10 9 8 7", "13 12"]
+    greedy = Translator(reverser, DigitTokenizer(), DigitTokenizer(), DecodeConfig()).translate(sentences, beam=1)
+    assert greedy == ["6 5 4", "", "", "11 10 9 8 7", "13 12"]
 
     # longer than the positional encodings allow: truncated with a warning, not a crash
     reverser.cfg.max_positions, saved = 16, reverser.cfg.max_positions
     try:
         long_input = " ".join(["4"] * 100)
-        out = translate_sentences(reverser, DigitTokenizer(), DigitTokenizer(), [long_input, "5 6"],
-                                  DecodeConfig(), beam_size=2, max_len=200)
+        out = translator.translate_batch([long_input, "5 6"], beam=2, max_len=200)
     finally:
         reverser.cfg.max_positions = saved
     assert "truncated" in capsys.readouterr().err
-    assert len(out[0][0].tokens) <= 15 and out[1][0].text == "6 5"
+    assert len(out[0].best.tokens) <= 15 and out[1].text == "6 5"

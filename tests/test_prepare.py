@@ -332,14 +332,14 @@ def test_damaged_output_is_prepared_again(workdir: Path):
 
 
 def test_failure_while_writing_leaves_nothing_half_written(workdir: Path, monkeypatch):
-    import seq2seq.data.prepare as prepare_module
+    import seq2seq.files as files_module  # prepare writes through seq2seq.files
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
     out = prepare_corpus(make_config())
     first = digests(out)
-    monkeypatch.setattr(prepare_module.os, "fsync", broken_fsync)
+    monkeypatch.setattr(files_module.os, "fsync", broken_fsync)
     with pytest.raises(Exception, match="No space left"):
         prepare_corpus(make_config(vocab_size=70), force=True)
     assert digests(out) == first  # the old corpus is still there, whole

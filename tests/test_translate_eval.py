@@ -18,7 +18,8 @@ import torch
 from seq2seq.checkpoint import make_payload, save_checkpoint
 from seq2seq.config import config_from_dict
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
-from seq2seq.evaluate import LENGTH_BUCKETS, bleu_by_length, read_lines, score_translations
+from seq2seq.files import read_lines
+from seq2seq.metrics import LENGTH_BUCKETS, bleu_by_length, score_translations
 from seq2seq.models import build_model
 from seq2seq.plots import plot_attention, plot_bleu_by_length, plot_training_curves
 from conftest import run_cli as run_cli_in_process

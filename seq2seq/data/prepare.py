@@ -44,11 +44,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +59,7 @@ from seq2seq.data.corpus import RawCorpus, read_corpus
 from seq2seq.data.normalize import normalize_text
 from seq2seq.data.tokenizer import spm_filenames, train_sentencepiece
 from seq2seq.errors import UserError
+from seq2seq.files import write_directory_atomically
 
 MANIFEST = "manifest.json"
 FORMAT = "s2s-prepared-corpus"
@@ -144,7 +142,7 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
     files[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
     progress(f"writing {out_dir}")
-    _write_directory(out_dir, files)
+    write_directory_atomically(out_dir, files, "the prepared corpus", "set data.dir to a writable place")
     print(summary_table(out_dir, data, counts, vocab_info, time.monotonic() - progress.start))
     return out_dir
 
@@ -377,43 +375,6 @@ def read_manifest(cfg: Config) -> dict[str, Any]:
         raise UserError(f"{data_dir} was prepared with other data settings ({_difference(stored, wanted)}); "
                         "run `s2s data prepare --config ...` with this config (--force to replace it)")
     return manifest
-
-
-def _write_directory(out_dir: Path, files: dict[str, bytes]) -> None:
-    """Write `files` into a temporary sibling of out_dir, then rename it into place."""
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    except OSError as exc:
-        raise UserError(f"{out_dir}: cannot create the prepared corpus there ({exc.strerror or exc}); "
-                        "set data.dir to a writable place") from None
-    try:
-        for name, content in files.items():
-            with open(tmp_dir / name, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-        tmp_dir.chmod(0o755)  # mkdtemp makes it 0700
-        if out_dir.exists() or out_dir.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            old.rmdir()
-            os.replace(out_dir, old)
-            try:
-                os.replace(tmp_dir, out_dir)
-            except BaseException:
-                os.replace(old, out_dir)
-                raise
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
-        else:
-            os.replace(tmp_dir, out_dir)
-    except OSError as exc:
-        raise UserError(f"{out_dir}: cannot write the prepared corpus ({exc.strerror or exc})") from None
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def summary_table(out_dir: Path, data: DataConfig, counts: dict[str, int], vocab: dict[str, Any],

@@ -23,8 +23,7 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, join
     """
     if cfg.type not in FAMILIES:
         raise UserError(f"model.type must be one of {', '.join(FAMILIES)}; got {cfg.type!r}")
-    if cfg.type == "transformer" and cfg.d_model % cfg.heads:
-        raise UserError(f"model.d_model ({cfg.d_model}) must be divisible by model.heads ({cfg.heads})")
+    cfg.check("model")
     if joint_vocab and src_vocab_size != tgt_vocab_size:
         raise UserError(f"data.joint_vocab is true but the source vocabulary has {src_vocab_size} pieces "
                         f"and the target one {tgt_vocab_size}; a joint vocabulary is one model for both")

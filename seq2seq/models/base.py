@@ -75,6 +75,24 @@ class Seq2SeqModel(nn.Module):
     # Every family ends in a bias-free linear layer to the target vocabulary.
     output_proj: nn.Linear
 
+    # Facts about the model that callers need, so that nothing outside `seq2seq/models`
+    # has to know which family it is. Families override what differs from these defaults.
+
+    @property
+    def max_positions(self) -> int | None:
+        """Longest source or target (in pieces, BOS/EOS included) the model takes; None: no bound."""
+        return None
+
+    @property
+    def attention_layers(self) -> int:
+        """Decoder layers whose encoder-decoder attention `decode_step` returns (0: no attention)."""
+        return 1
+
+    @property
+    def attention_heads(self) -> int:
+        """Attention heads in each of those layers."""
+        return 1
+
     def forward(self, src_tokens: Tensor, src_lengths: Tensor, prev_tokens: Tensor,
                 project: bool = True) -> Tensor:
         """Teacher-forced scores of every target position.

@@ -183,6 +183,10 @@ class RNNModel(Seq2SeqModel):
         if self.is_lstm:
             init_forget_gate_bias(self.encoder.rnn, self.decoder.rnn)
 
+    @property
+    def attention_layers(self) -> int:
+        return 0 if self.cfg.attention == "none" else 1
+
     def encode(self, src_tokens: Tensor, src_lengths: Tensor) -> RNNMemory:
         """src_tokens (batch, src_len) -> memory with encoder_out (batch, src_len, hidden)."""
         src_mask = lengths_to_mask(src_lengths, src_tokens.size(1))

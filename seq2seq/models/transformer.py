@@ -220,6 +220,18 @@ class TransformerModel(Seq2SeqModel):
         if tie_output:
             self.output_proj.weight = self.tgt_embed.weight
 
+    @property
+    def max_positions(self) -> int:
+        return self.cfg.max_positions
+
+    @property
+    def attention_layers(self) -> int:
+        return len(self.decoder_layers)
+
+    @property
+    def attention_heads(self) -> int:
+        return self.cfg.heads
+
     def _init_weights(self) -> None:
         for module in self.modules():
             if isinstance(module, MultiHeadAttention):

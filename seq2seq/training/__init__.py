@@ -1,7 +1,13 @@
 """Pieces of the training loop in `seq2seq/train.py`, one job each.
 
+    state.py        where training stands (TrainState, saved in last.pt)
+    stopping.py     stop rules, the run's clock, Ctrl-C / SIGTERM
+    resume.py       what --resume checks (config, vocabulary, data) and the random streams it restores
+    epochs.py       each epoch's batches, cut into whole updates
+    progress.py     progress lines, validation reports, budget and ETA
+    run_dir.py      the run directory: refuse/force/resume, train.log, metrics.csv, live bar
+    validation.py   dev loss, greedy dev BLEU/chrF and sample translations (through the Translator)
+    loss.py         the label-smoothed loss fused with the output projection
     schedule.py     learning-rate schedules with linear warm-up
     distributed.py  torchrun / DistributedDataParallel set-up and the few collectives the loop needs
-    run_dir.py      the run directory: refuse/force/resume, train.log, metrics.csv, live progress
-    validation.py   dev loss, greedy dev BLEU/chrF and sample translations
 """

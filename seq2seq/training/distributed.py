@@ -101,10 +101,6 @@ class Distributed:
             raise UserError(error)
         return result
 
-    def barrier(self) -> None:
-        if self.enabled:
-            torch_dist.barrier()
-
     def close(self) -> None:
         if self.enabled and torch_dist.is_initialized():
             torch_dist.destroy_process_group()

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from seq2seq.config import Config
 from seq2seq.data.batching import ParallelCorpus, collate, encode_corpus, make_batches, read_split
 from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.metrics import score_translations
+from seq2seq.models.base import Seq2SeqModel
 from seq2seq.training.loss import token_loss_sum
+from seq2seq.translator import Translator
 
 
 @dataclass
@@ -46,7 +49,7 @@ def load_dev_set(data_dir: Path, src_tokenizer: Tokenizer, tgt_tokenizer: Tokeni
 
 
 @torch.no_grad()
-def dev_loss(model: nn.Module, dev: DevSet, label_smoothing: float, device: torch.device) -> float:
+def dev_loss(model: Seq2SeqModel, dev: DevSet, label_smoothing: float, device: torch.device) -> float:
     """Mean label-smoothed loss per non-padding target token over the dev set (eval mode)."""
     was_training = model.training
     model.eval()
@@ -68,19 +71,15 @@ class DevScores:
     samples: list[tuple[str, str, str]]  # (source, reference, hypothesis) of the first sentences
 
 
-def validate(model: nn.Module, dev: DevSet, config: Config, src_tokenizer: Tokenizer,
+def validate(model: Seq2SeqModel, dev: DevSet, config: Config, src_tokenizer: Tokenizer,
              tgt_tokenizer: Tokenizer, device: torch.device, n_samples: int = 3) -> DevScores:
     """Dev loss, then greedy translations of the first train.dev_sentences sentences, scored."""
-    from seq2seq.decode import translate_sentences  # search and scoring: import when needed
-    from seq2seq.evaluate import score_translations
-
     loss = dev_loss(model, dev, config.train.label_smoothing, device)
     count = config.train.dev_sentences or len(dev)
     sources, references = dev.src_lines[:count], dev.tgt_lines[:count]
     # dev.* is already normalised by `s2s data prepare`; normalising again is a no-op.
-    found = translate_sentences(model, src_tokenizer, tgt_tokenizer, sources, config.decode, beam_size=1,
-                                normalization=config.data.normalization, lowercase=config.data.lowercase)
-    hypotheses = [hyps[0].text for hyps in found]
+    translator = Translator.for_config(model, src_tokenizer, tgt_tokenizer, config)
+    hypotheses = [result.text for result in translator.translate_batch(sources, beam=1)]
     scores = score_translations(hypotheses, references)
     samples = list(zip(sources, references, hypotheses, strict=True))[:n_samples]
     return DevScores(loss, scores["bleu"], scores["chrf"], samples)

@@ -1,0 +1,356 @@
+"""Search: greedy and batched beam search over any model with `encode` / `decode_step`.
+
+Tensors in, token ids and scores out: no text, no files, no batching of sentences (that is the
+translator's job). `search` is the one entry point; `SearchOptions` chooses the strategy.
+
+Both strategies decode a whole batch of sentences together with the model's incremental state,
+one `decode_step` per output position, and drop sentences from the batch as soon as they are
+finished (so one long sentence does not keep the whole batch busy).
+
+Conventions (see `seq2seq.special_tokens`):
+
+* the source is pieces + [EOS], right-padded with PAD; the first decoder input is BOS;
+* a hypothesis ends with EOS; the token lists returned here hold neither BOS nor EOS;
+* `max_lengths[i]` is the largest number of tokens (EOS not counted) sentence i may get: at
+  step `max_lengths[i] + 1` only EOS is allowed;
+* scores are sums of log-probabilities divided by the GNMT length penalty
+  lp(Y) = ((5 + |Y|) / 6) ** alpha (Wu et al., 2016), |Y| counting the EOS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seq2seq.models.base import Seq2SeqModel
+from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Hypothesis:
+    """One output of the search for one source sentence."""
+
+    tokens: list[int]  # target piece ids, without BOS and EOS
+    score: float  # log P(tokens + EOS | source) / length penalty
+    # encoder-decoder attention of every output step, EOS included:
+    # (len(tokens) + 1, layers, heads, src_len), or None (not asked for, or no attention)
+    attention: Tensor | None = None
+
+
+@dataclass
+class SearchOptions:
+    """How to search: greedy when beam_size is 1, beam search otherwise."""
+
+    beam_size: int = 1
+    alpha: float = 0.0  # GNMT length penalty exponent (0 = plain sum of log-probabilities)
+    n_best: int = 1  # hypotheses returned per sentence (at most beam_size)
+    need_attention: bool = False  # keep the encoder-decoder attention of every step
+
+
+def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
+           max_lengths: Tensor | Sequence[int] | int, options: SearchOptions) -> list[list[Hypothesis]]:
+    """Decode a batch: per sentence up to options.n_best hypotheses, best first.
+
+    src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
+    max_lengths: (batch,) or an int, tokens allowed before the EOS.
+    """
+    if options.beam_size == 1:
+        found = greedy_decode(model, src_tokens, src_lengths, max_lengths, alpha=options.alpha,
+                              need_attention=options.need_attention)
+        return [[hyp] for hyp in found]
+    return beam_search(model, src_tokens, src_lengths, max_lengths, options.beam_size,
+                       alpha=options.alpha, n_best=options.n_best, need_attention=options.need_attention)
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ((5 + length) / 6) ** alpha; 1 when alpha is 0."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _as_lengths(max_lengths: Tensor | Sequence[int] | int, batch: int) -> Tensor:
+    """An int, a sequence or a tensor of maximum lengths -> (batch,) long tensor."""
+    if isinstance(max_lengths, int):
+        return torch.full((batch,), max_lengths, dtype=torch.long)
+    return torch.as_tensor(max_lengths, dtype=torch.long).reshape(batch).cpu()
+
+
+def _log_probs(logits: Tensor) -> Tensor:
+    """(rows, vocab) scores -> log-probabilities; PAD and BOS are never outputs (-inf)."""
+    log_probs = F.log_softmax(logits.float(), dim=-1)
+    log_probs[:, PAD_ID] = NEG_INF
+    log_probs[:, BOS_ID] = NEG_INF
+    return log_probs
+
+
+def _force_eos_(log_probs: Tensor, over: Tensor) -> None:
+    """In place: rows marked in `over` may only emit EOS (every other column becomes -inf).
+
+    log_probs: (rows, vocab); over: (rows,) bool.
+    """
+    rows = over.nonzero().squeeze(1)
+    eos_log_probs = log_probs[rows, EOS_ID]
+    log_probs[rows] = NEG_INF
+    log_probs[rows, EOS_ID] = eos_log_probs
+
+
+# ---------------------------------------------------------------------------------------------
+# Greedy search
+
+
+@torch.inference_mode()
+def greedy_decode(
+    model: Seq2SeqModel,
+    src_tokens: Tensor,
+    src_lengths: Tensor,
+    max_lengths: Tensor | Sequence[int] | int,
+    *,
+    alpha: float = 0.0,
+    need_attention: bool = False,
+) -> list[Hypothesis]:
+    """Pick the most probable token at every step, for a whole batch at once.
+
+    src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
+    max_lengths: (batch,) or an int, tokens allowed before the EOS.
+    Returns one Hypothesis per sentence (score with length penalty `alpha`; attention
+    (tgt_len + 1, layers, heads, src_len) when need_attention and the model has attention).
+    Finished sentences leave the batch; decoding stops when every sentence is finished.
+    """
+    batch = src_tokens.size(0)
+    device = src_tokens.device
+    max_len = _as_lengths(max_lengths, batch).to(device)
+    memory = model.encode(src_tokens, src_lengths)
+    state = None
+
+    sentence_ids = torch.arange(batch, device=device)  # (active,) original row of each sentence
+    prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    history = torch.empty((batch, 0), dtype=torch.long, device=device)  # (active, step - 1)
+    log_prob_sums = torch.zeros(batch, device=device)  # (active,)
+    attn_history: list[Tensor] | None = [] if need_attention else None
+    results: list[Hypothesis | None] = [None] * batch
+
+    step = 0
+    while sentence_ids.numel():
+        step += 1
+        logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
+        log_probs = _log_probs(logits)  # (active, vocab)
+        best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
+        over = step > max_len  # only EOS is allowed now
+        if bool(over.any()):
+            tokens = tokens.masked_fill(over, EOS_ID)
+            best_log_probs = torch.where(over, log_probs[:, EOS_ID], best_log_probs)
+        log_prob_sums += best_log_probs
+        if attn_history is not None and attn is not None:
+            attn_history.append(attn.float())
+
+        ended = tokens == EOS_ID
+        if bool(ended.any()):
+            rows = ended.nonzero().squeeze(1)
+            scores = (log_prob_sums[rows] / length_penalty(step, alpha)).tolist()
+            for row, sentence, token_list, score in zip(
+                    rows.tolist(), sentence_ids[rows].tolist(), history[rows].tolist(), scores):
+                attention = None
+                if attn_history:
+                    length = int(src_lengths[sentence])
+                    attention = torch.stack([a[row] for a in attn_history])[..., :length]
+                results[sentence] = Hypothesis(token_list, score, attention)
+            keep = (~ended).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            memory, state = model.reorder(memory, state, keep)
+            sentence_ids, max_len, tokens = sentence_ids[keep], max_len[keep], tokens[keep]
+            history, log_prob_sums = history[keep], log_prob_sums[keep]
+            if attn_history:
+                attn_history = [a[keep] for a in attn_history]
+        history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
+        prev_tokens = tokens
+    return results  # type: ignore[return-value]  # every sentence ends by max_len + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam search
+
+
+@dataclass
+class _Candidates:
+    """The best continuations of each active sentence, best first: (active, n) each."""
+
+    scores: Tensor  # log-probabilities of the whole hypothesis
+    tokens: Tensor  # the token that extends it
+    origins: Tensor  # which of the sentence's live hypotheses (0 .. width - 1) it extends
+    is_eos: Tensor  # tokens == EOS
+
+
+@dataclass
+class _Beams:
+    """The live hypotheses of the sentences still being decoded: `width` rows per sentence."""
+
+    sentence_ids: Tensor  # (active,) original row of each sentence
+    max_len: Tensor  # (active,) tokens allowed before the EOS
+    nth_best: Tensor  # (active,) n_best-th best finished score (-inf while there are fewer)
+    scores: Tensor  # (active, width) log-probabilities of the live hypotheses
+    history: Tensor  # (active * width, step - 1) their tokens
+    attention: Tensor | None  # (active * width, step - 1, layers, heads, src_len)
+    width: int
+
+    def candidates(self, log_probs: Tensor, beam: int) -> _Candidates:
+        """The 2 * beam best continuations of each sentence over all its hypotheses.
+
+        log_probs: (active * width, vocab) of the next token.
+        """
+        active, vocab = self.sentence_ids.numel(), log_probs.size(-1)
+        totals = log_probs.view(active, self.width, vocab).add_(self.scores.unsqueeze(2))
+        totals = totals.view(active, self.width * vocab)
+        scores, indices = totals.topk(min(2 * beam, self.width * vocab), dim=1)
+        origins = torch.div(indices, vocab, rounding_mode="floor")
+        tokens = indices - origins * vocab
+        return _Candidates(scores, tokens, origins, tokens == EOS_ID)
+
+    def finish(self, top: _Candidates, beam: int, penalty: float, n_best: int,
+               src_lengths: Tensor, finished: list[list[Hypothesis]]) -> None:
+        """EOS among the first `beam` candidates: a finished hypothesis (never extended)."""
+        ends = top.is_eos[:, :beam] & torch.isfinite(top.scores[:, :beam])
+        if not bool(ends.any()):
+            return
+        where = ends.nonzero()  # (n, 2): (sentence, rank) pairs
+        sent, rank = where[:, 0], where[:, 1]
+        rows = sent * self.width + top.origins[sent, rank]
+        scores = (top.scores[sent, rank] / penalty).tolist()
+        touched: set[int] = set()
+        for a, row, token_list, score in zip(sent.tolist(), rows.tolist(), self.history[rows].tolist(), scores):
+            sentence = int(self.sentence_ids[a])
+            attention = None
+            if self.attention is not None:
+                attention = self.attention[row, ..., :int(src_lengths[sentence])].clone()
+            finished[sentence].append(Hypothesis(token_list, score, attention))
+            touched.add(a)
+        for a in touched:
+            done_scores = sorted((h.score for h in finished[int(self.sentence_ids[a])]), reverse=True)
+            if len(done_scores) >= n_best:
+                self.nth_best[a] = done_scores[n_best - 1]
+
+    def advance(self, live: _Candidates, done: Tensor) -> tuple[Tensor, Tensor]:
+        """Make `live` ((active, width') from `_next_hypotheses`) the hypotheses; done sentences leave.
+
+        done: (active,) bool. Returns the rows of the old hypotheses that the new ones extend
+        ((active' * width',) long, for `model.reorder`) and the tokens they add
+        ((active' * width',) long, the next decoder input).
+        """
+        scores, tokens, origins = live.scores, live.tokens, live.origins
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)
+            self.sentence_ids, self.max_len = self.sentence_ids[keep], self.max_len[keep]
+            self.nth_best = self.nth_best[keep]
+            scores, tokens, origins = scores[keep], tokens[keep], origins[keep]
+            first_rows = keep * self.width
+        else:
+            first_rows = torch.arange(0, done.numel() * self.width, self.width, device=done.device)
+        order = (first_rows.unsqueeze(1) + origins).view(-1)  # (active' * width',)
+        self.history = torch.cat([self.history[order], tokens.view(-1, 1)], dim=1)
+        if self.attention is not None:
+            self.attention = self.attention[order]
+        self.scores, self.width = scores, scores.size(1)
+        return order, tokens.view(-1)
+
+    def reachable(self, live_scores: Tensor, alpha: float, beam: int, penalty: float) -> Tensor:
+        """(active,) the best penalised score a live hypothesis (log-prob `live_scores`) can reach.
+
+        Further tokens only lower a log-probability; with alpha > 0 the penalty may still grow up
+        to lp(max_len + 1), so that is the bound (exact: a wide enough beam returns the true n
+        best). A beam of one keeps no alternatives: it stops like greedy search.
+        """
+        if alpha > 0 and beam > 1:
+            return live_scores / ((5.0 + self.max_len.float() + 1.0) / 6.0) ** alpha
+        return live_scores / penalty
+
+
+def _next_hypotheses(top: _Candidates, beam: int) -> _Candidates:
+    """The first `beam` candidates of each sentence that do not end with EOS: (active, beam).
+
+    With a tiny vocabulary there can be fewer; those places get score -inf and token PAD.
+    """
+    n_candidates = top.scores.size(1)
+    positions = torch.arange(n_candidates, device=top.scores.device)
+    order_key = top.is_eos.long() * n_candidates + positions
+    live = order_key.topk(min(beam, n_candidates), dim=1, largest=False).indices
+    scores, tokens = top.scores.gather(1, live), top.tokens.gather(1, live)
+    dead = top.is_eos.gather(1, live)
+    if bool(dead.any()):
+        scores = scores.masked_fill(dead, NEG_INF)
+        tokens = tokens.masked_fill(dead, PAD_ID)
+    return _Candidates(scores, tokens, top.origins.gather(1, live), dead)
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2SeqModel,
+    src_tokens: Tensor,
+    src_lengths: Tensor,
+    max_lengths: Tensor | Sequence[int] | int,
+    beam_size: int,
+    *,
+    alpha: float = 0.0,
+    n_best: int = 1,
+    need_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Batched beam search with the GNMT length penalty.
+
+    src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
+    max_lengths: (batch,) or an int, tokens allowed before the EOS.
+    Returns per sentence up to `n_best` hypotheses, best score first.
+
+    The decoder runs on (active, width) rows, width = 1 at the first step (every beam would
+    hold the same BOS) and beam_size after. At each step the 2 * beam best continuations of
+    each sentence are taken in one topk over (active, width * vocab); those among the first
+    `beam` that end with EOS are finished (they leave the beam and are never extended), and
+    the first `beam` that do not end with EOS form the next beam. A sentence is done when its
+    `n_best` best finished hypotheses all score at least as well as the best score any live
+    hypothesis can still reach, or when it reaches its maximum length; done sentences leave
+    the batch. That bound is exact, so a wide enough beam returns the true n best. A beam of
+    one keeps no alternatives: it stops at its first EOS and is exactly greedy search.
+    """
+    if n_best > beam_size:
+        raise ValueError(f"n_best ({n_best}) must not exceed beam_size ({beam_size})")
+    batch = src_tokens.size(0)
+    device = src_tokens.device
+    memory = model.encode(src_tokens, src_lengths)
+    state = None
+    beams = _Beams(sentence_ids=torch.arange(batch, device=device),
+                   max_len=_as_lengths(max_lengths, batch).to(device),
+                   nth_best=torch.full((batch,), NEG_INF, device=device),
+                   scores=torch.zeros((batch, 1), device=device),
+                   history=torch.empty((batch, 0), dtype=torch.long, device=device),
+                   attention=None, width=1)
+    prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+
+    step = 0
+    while True:
+        step += 1
+        logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
+        log_probs = _log_probs(logits)  # (active * width, vocab)
+        over = step > beams.max_len  # (active,) sentences that may only end now
+        if bool(over.any()):
+            _force_eos_(log_probs, over.repeat_interleave(beams.width))
+        if need_attention and attn is not None:
+            attn = attn.float().unsqueeze(1)  # (active * width, 1, layers, heads, src_len)
+            beams.attention = attn if beams.attention is None else torch.cat([beams.attention, attn], dim=1)
+
+        top = beams.candidates(log_probs, beam_size)
+        penalty = length_penalty(step, alpha)
+        beams.finish(top, beam_size, penalty, n_best, src_lengths, finished)
+        live = _next_hypotheses(top, beam_size)
+        # Done: the n_best finished beat the best score a live hypothesis can still reach.
+        done = over | (beams.nth_best >= beams.reachable(live.scores[:, 0], alpha, beam_size, penalty))
+        if bool(done.all()):
+            break
+        order, prev_tokens = beams.advance(live, done)
+        memory, state = model.reorder(memory, state, order)
+
+    return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
+

@@ -1,0 +1,66 @@
+"""The architecture's rules, checked on the source: small files and functions, imports that only
+point down (no command module imported by training or the translator), and no branching on the
+model family outside `seq2seq/models/`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "seq2seq"
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+COMMAND_MODULES = {"seq2seq.cli", "seq2seq.evaluate", "seq2seq.translate", "seq2seq.train", "seq2seq.__main__"}
+
+
+def name_of(path: Path) -> str:
+    return str(path.relative_to(PACKAGE.parent))
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=name_of)
+def test_files_and_functions_stay_small(path: Path):
+    source = path.read_text(encoding="utf-8")
+    assert len(source.splitlines()) <= 400, f"{name_of(path)} has more than 400 lines: split it"
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            assert length <= 80, f"{name_of(path)}:{node.lineno} {node.name} has {length} lines"
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name == "training"
+                                  or p.name in ("translator.py", "search.py", "metrics.py")], ids=name_of)
+def test_training_and_the_translator_never_import_a_command(path: Path):
+    imports = imported_modules(ast.parse(path.read_text(encoding="utf-8")))
+    assert not imports & COMMAND_MODULES, f"{name_of(path)} imports {imports & COMMAND_MODULES}"
+
+
+def test_search_imports_only_torch_the_interface_and_special_tokens():
+    imports = imported_modules(ast.parse((PACKAGE / "search.py").read_text(encoding="utf-8")))
+    ours = {m for m in imports if m.startswith("seq2seq")}
+    assert ours <= {"seq2seq.models.base", "seq2seq.models.base.Seq2SeqModel", "seq2seq.special_tokens",
+                    "seq2seq.special_tokens.BOS_ID", "seq2seq.special_tokens.EOS_ID",
+                    "seq2seq.special_tokens.PAD_ID"}, ours
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name != "models" and p.name != "config.py"],
+                         ids=name_of)
+def test_only_models_know_the_families(path: Path):
+    """config.py declares each family's keys; everything else asks the model, not model.type."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and node.value in ("rnn", "transformer"):
+            pytest.fail(f"{name_of(path)}:{node.lineno} names the family {node.value!r}")
+        if isinstance(node, ast.Attribute) and node.attr == "type" and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "model":
+            pytest.fail(f"{name_of(path)}:{node.lineno} reads model.type")
