@@ -96,10 +96,9 @@ def random_model(args: argparse.Namespace) -> tuple[Any, Config, Tokenizer, Toke
 
 
 def run_mode(model: Any, tgt_tok: Tokenizer, sources: list[list[int]], max_lengths: list[int],
-             beam: int, alpha: float, batch_tokens: int, one_at_a_time: bool, repeats: int) -> dict:
+             options: SearchOptions, batch_tokens: int, one_at_a_time: bool, repeats: int) -> dict:
     """Median over `repeats` of decoding all `sources`, batched or one by one."""
     times, cpu_times, out_tokens = [], [], 0
-    options = SearchOptions(beam_size=beam, alpha=alpha)
     for _ in range(repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
         if one_at_a_time:
@@ -181,7 +180,7 @@ def main() -> None:
         "weights": weights, "vocabulary": vocab_origin, "sentences_from": origin,
         "avg_source_tokens": round(sum(map(len, sources)) / len(sources), 2),
         "output_length": length_rule, "threads": args.threads, "batch_tokens": batch_tokens,
-        "length_penalty": alpha, "repeats": args.repeats, "large_tensors_on_heap": heap,
+        "length_penalty": alpha, "max_repeats": config.decode.max_repeats, "repeats": args.repeats, "large_tensors_on_heap": heap,
         "load_average_before": [round(x, 2) for x in load_before],
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
     }
@@ -190,14 +189,17 @@ def main() -> None:
     wanted = set(args.modes.split(","))
     modes = [(name, beam) for name, beam in [("greedy", 1), (f"beam{args.beam}", args.beam)]
              if name.rstrip("0123456789") in wanted]
-    for name, beam in modes:
-        report[f"{name}_batched"] = run_mode(model, tgt_tok, sources, max_lengths, beam, alpha,
+    # the search s2s translate runs: the run's length penalty and repetition stop
+    options = {name: SearchOptions(beam_size=beam, alpha=alpha, max_repeats=config.decode.max_repeats)
+               for name, beam in modes}
+    for name, _ in modes:
+        report[f"{name}_batched"] = run_mode(model, tgt_tok, sources, max_lengths, options[name],
                                              batch_tokens, False, args.repeats)
         print(f"{name} batched: {report[f'{name}_batched']['sentences_per_s']} sentences/s", file=sys.stderr)
     if args.single:
-        for name, beam in modes:
+        for name, _ in modes:
             report[f"{name}_one_at_a_time"] = run_mode(model, tgt_tok, sources[:args.single],
-                                                       max_lengths[:args.single], beam, alpha,
+                                                       max_lengths[:args.single], options[name],
                                                        batch_tokens, True, args.repeats)
             print(f"{name} one at a time: {report[f'{name}_one_at_a_time']['sentences_per_s']} "
                   "sentences/s", file=sys.stderr)

@@ -15,6 +15,7 @@ so one file is enough to translate. A run directory (`runs/<name>/`) holds `best
 
 from __future__ import annotations
 
+import errno
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,15 @@ def make_payload(config: Config, model: torch.nn.Module, src_tokenizer: Tokenize
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    """Write `payload` atomically: a failed write leaves the previous file at `path` whole."""
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write (full disk, quota) so
+            raise OSError(errno.EIO, f"the write failed; is the disk full? ({type(exc).__name__} in torch.save)") from None
+
+    atomic_write(Path(path), write)
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:

@@ -29,6 +29,9 @@ app.add_typer(data_app, name="data")
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="experiment YAML file (see configs/reference.yaml)")]
 SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", help="override one config key, e.g. --set train.lr=0.0005 (repeatable)")]
+MaxRepeatsOption = Annotated[Optional[int], typer.Option(
+    "--max-repeats", min=0, help="end a translation that repeats one piece (or a run of up to 4) this many "
+                                 "times in a row; 0 = never (default: the run's decode.max_repeats)")]
 ModelOption = Annotated[Optional[Path], typer.Option(
     "--model", "-m", help="run directory or checkpoint file; default: the most recently trained run under runs/")]
 
@@ -103,6 +106,7 @@ def evaluate(
     ref: Annotated[Optional[Path], typer.Option("--ref", help="reference translations for --src")] = None,
     beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
+    max_repeats: MaxRepeatsOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     by_length: Annotated[bool, typer.Option("--by-length", help="also BLEU per source-length bucket, with a plot")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the hypotheses to this file")] = None,
@@ -111,7 +115,7 @@ def evaluate(
     from seq2seq.evaluate import evaluate_command
 
     evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
-                     json_output=json_output, by_length=by_length, output=output)
+                     max_repeats=max_repeats, json_output=json_output, by_length=by_length, output=output)
 
 
 @app.command("translate")
@@ -122,8 +126,9 @@ def translate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write translations here instead of stdout")] = None,
     beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
     n_best: Annotated[Optional[int], typer.Option("--n-best", min=1, help="still one line per input: the K best as tab-separated score<TAB>translation pairs, best first (raises the beam to K if needed)")] = None,
-    max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="longest output in subwords (default: decode.max_len_ratio x source + decode.max_len_offset)")] = None,
+    max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="cut translations at this many subwords (without it the bound is decode.max_len_ratio x source + decode.max_len_offset)")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
+    max_repeats: MaxRepeatsOption = None,
     plot_attention: Annotated[Optional[Path], typer.Option("--plot-attention", help="save an attention heat map (PNG) of the one input sentence")] = None,
     layer: Annotated[Optional[int], typer.Option("--layer", help="Transformer: decoder layer to plot, 1-based (default: the last)")] = None,
     head: Annotated[Optional[int], typer.Option("--head", help="Transformer: attention head to plot, 1-based (default: the mean over heads)")] = None,
@@ -132,17 +137,50 @@ def translate(
     from seq2seq.translate import translate_command
 
     translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
-                      n_best=n_best, max_len=max_len, batch_tokens=batch_tokens,
+                      n_best=n_best, max_len=max_len, batch_tokens=batch_tokens, max_repeats=max_repeats,
                       plot_attention=plot_attention, layer=layer, head=head)
 
 
 def run() -> None:
-    """Console-script entry point: UserError -> one line on stderr, exit 1."""
+    """Console-script entry point: every failure is one line on stderr, never a traceback.
+
+    Exit codes: 0 done, 1 an error (a UserError, or an operating-system error such as a full disk),
+    2 a command line Typer cannot parse, 130 interrupted.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(str(exc), 1)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    except OSError as exc:  # a full disk, a read-only or vanished directory, ...
+        _fail(describe_os_error(exc), 1)
+    except Exception as exc:
+        if not _is_command_line_error(exc):
+            raise  # a bug: the traceback is what a report needs
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `s2s data`: its help
+            print(ctx.get_help(), file=sys.stderr)
+            sys.exit(2)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _fail(f"{where}{exc.format_message()}{see}", exc.exit_code)  # type: ignore[attr-defined]
+    if code == 130:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_command_line_error(exc: Exception) -> bool:
+    """Click's errors (Typer vendors its own copy of click): a bad option, value or command."""
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'PATH: reason' (or just the reason when no file is known)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -21,6 +22,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from seq2seq.errors import UserError
+from seq2seq.files import read_yaml
 
 
 def option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -137,6 +139,9 @@ class DecodeConfig:
     length_penalty: float = option(0.6, "GNMT length penalty alpha (0 = none)", low=0.0)
     max_len_ratio: float = option(1.5, "longest output = ratio * source length + offset", low=0.0)
     max_len_offset: int = option(10, "see max_len_ratio", low=0)
+    max_repeats: int = option(
+        8, "end a hypothesis whose last pieces are one piece, or one run of up to 4 pieces, repeated this "
+        "many times in a row (stops 'house house house ...'; 0 = never)", low=0)
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
 
 
@@ -206,6 +211,8 @@ def _check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annot
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: {key} must be a number; got {value!r}")
         value = float(value)
+        if not math.isfinite(value):  # NaN passes every comparison, so no range check catches it
+            raise UserError(f"{where}: {key} must be a finite number; got {value!r}")
     elif kind is str:
         if not isinstance(value, str) or not value.strip():
             raise UserError(f"{where}: {key} must be a non-empty string; got {value!r}")
@@ -249,23 +256,30 @@ def _build_section(cls: type, values: Any, section: str, where: str,
     return cls(**kwargs)
 
 
-def _check_consistency(cfg: Config, where: str) -> None:
-    """Rules that involve more than one key."""
+def _check_consistency(cfg: Config, where: str, overridden: frozenset[str] = frozenset()) -> None:
+    """Rules that involve more than one key; an error blames --set when it set one of them."""
+
+    def blame(*keys: str) -> str:
+        return "--set" if overridden & set(keys) else where
+
     d, m = cfg.data, cfg.model
     if d.format == "tsv" and not d.path:
-        raise UserError(f"{where}: data.path is required when data.format is tsv")
+        raise UserError(f"{blame('data.format', 'data.path')}: data.path is required when data.format is tsv")
     if d.format == "tsv" and d.src_column == d.tgt_column:
-        raise UserError(f"{where}: data.src_column and data.tgt_column are both {d.src_column}; "
-                        "they must name different columns")
+        raise UserError(f"{blame('data.src_column', 'data.tgt_column')}: data.src_column and data.tgt_column "
+                        f"are both {d.src_column}; they must name different columns")
     if d.format == "parallel" and not (d.src_path and d.tgt_path):
-        raise UserError(f"{where}: data.src_path and data.tgt_path are required when data.format is parallel")
-    m.check(where)
-    if not re_name_ok(cfg.name):
-        raise UserError(f"{where}: name {cfg.name!r} may only hold letters, digits, '.', '_' and '-'")
+        raise UserError(f"{blame('data.format', 'data.src_path', 'data.tgt_path')}: data.src_path and "
+                        "data.tgt_path are required when data.format is parallel")
+    m.check(blame("model.type", "model.d_model", "model.heads"))
+    if not name_ok(cfg.name):
+        raise UserError(f"{blame('name')}: name {cfg.name!r} may only hold letters, digits, '.', '_' and '-', "
+                        "and must not start with '.' (it names the directories data/<name> and runs/<name>)")
 
 
-def re_name_ok(name: str) -> bool:
-    return bool(name) and all(c.isalnum() or c in "._-" for c in name)
+def name_ok(name: str) -> bool:
+    """A name that is one plain directory name: never '.', '..', hidden, or a path."""
+    return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "._-" for c in name)
 
 
 def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str] = frozenset(),
@@ -288,7 +302,7 @@ def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str]
     name = _check_value(name_where, "name", raw.get("name", name_field.default), name_field, str)
     sections = {s: _build_section(cls, raw.get(s), s, where, overridden, stored) for s, cls in SECTIONS.items()}
     cfg = Config(name=name, **sections)
-    _check_consistency(cfg, where)
+    _check_consistency(cfg, where, overridden)
     return cfg
 
 
@@ -327,42 +341,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 raise UserError(f"--set {text!r}: section '{section}' in the file is not a mapping")
             target[key] = value
     return merged
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """yaml.safe_load that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a missing file or a syntax error is a one-line UserError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a config file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        kind = "" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error: "
-        raise UserError(f"{path}{line}: {kind}{problem}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

@@ -6,13 +6,15 @@ The scores themselves are computed in `seq2seq.metrics` (validation uses the sam
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from seq2seq.checkpoint import resolve_model
+from seq2seq.data.manifest import check_prepared
 from seq2seq.errors import UserError
-from seq2seq.files import read_lines, write_lines
+from seq2seq.files import check_output, read_lines, write_lines
 from seq2seq.metrics import bleu_by_length, full_scores
 
 
@@ -31,6 +33,12 @@ def _eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> 
             raise UserError(f"{path}: prepared {split} split not found (looked relative to "
                             f"{Path.cwd()}); run `s2s data prepare --config ...` there first, "
                             "or give --src FILE --ref FILE")
+    # A split prepared with another seed or other filters may hold the model's training pairs.
+    warning = check_prepared(config, advice=f"its {split} split may hold sentences this model was trained "
+                             "on. Prepare the data again with the model's data settings, or give --src FILE "
+                             "--ref FILE")
+    if warning:
+        print(warning, file=sys.stderr)
     return src_path, ref_path, f"{split} split"
 
 
@@ -42,13 +50,13 @@ def _by_length_plot_path(output: Path | None, run_dir: Path, set_name: str) -> P
 
 
 def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: Path | None,
-                     beam: int | None, batch_tokens: int | None, json_output: bool,
+                     beam: int | None, batch_tokens: int | None, max_repeats: int | None, json_output: bool,
                      by_length: bool, output: Path | None) -> None:
     """`s2s eval`: translate a test set, score it, print (or print JSON), keep what was asked."""
     from seq2seq.allocator import keep_large_tensors_on_the_heap
     from seq2seq.translator import Translator
 
-    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens)
+    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
     keep_large_tensors_on_the_heap()
     assert translator.config is not None and translator.path is not None  # loaded from a checkpoint
     src_path, ref_path, set_name = _eval_files(translator.config, split, src, ref)
@@ -59,6 +67,13 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
                         f"{len(references)}; source and reference must be line-aligned")
     if not sources:
         raise UserError(f"{src_path} is empty: nothing to evaluate")
+    # Outputs are checked before the (long) translation, so no work is lost to a bad path.
+    inputs = [src_path, ref_path, translator.path]
+    if output is not None:
+        check_output(output, inputs, "hypotheses file")
+    plot_path = _by_length_plot_path(output, translator.path.parent, set_name) if by_length else None
+    if plot_path is not None:
+        check_output(plot_path, inputs, "BLEU-by-length plot")
 
     start = time.perf_counter()
     hypotheses = translator.translate(sources)
@@ -81,12 +96,12 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
         "sentences": len(sources),
         "seconds": round(seconds, 3),
         "sentences_per_second": round(len(sources) / max(seconds, 1e-9), 2),
+        "seconds_per_sentence": round(seconds / len(sources), 5),
     }
     if output is not None:
         report["output"] = str(output)
-    if by_length:
+    if plot_path is not None:
         run_name = translator.path.parent.name
-        plot_path = _by_length_plot_path(output, translator.path.parent, set_name)
         report["by_length"] = bleu_by_length(sources, hypotheses, references)
         report["by_length_plot"] = str(plot_path)
         from seq2seq.plots import plot_bleu_by_length

@@ -1,4 +1,4 @@
-"""Reading and writing the user's files: text lines, and atomic writes of files and directories.
+"""Reading and writing the user's files: text lines, YAML, and atomic writes of files and directories.
 
 Every file s2s writes goes through `atomic_write` (or `write_directory_atomically` for a whole
 directory): the content is written to a temporary sibling and renamed into place, so a reader,
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
+
+import yaml
 
 from seq2seq.errors import UserError
 
@@ -22,21 +25,38 @@ os.umask(_UMASK)  # ... and put it back
 def read_lines(path: Path, what: str) -> list[str]:
     """A text file's lines, split on '\\n' only (a '\\r' or form feed inside stays in its line).
 
-    `what` names the file in errors ("input file", "reference file", ...).
+    `what` names the file in errors ("input file", "reference file", ...). Anything readable
+    that is not a directory will do: /dev/stdin, a pipe (`<(cmd)`), /dev/null. Bytes that are
+    not UTF-8 become U+FFFD, with one warning naming the first such line.
     """
+    if path.is_dir():
+        raise UserError(f"{path}: {what} is a directory, expected a text file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: {what} is a directory, expected a text file") from None
-    text = data.decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    text = decode_utf8(data, f"{path} line {{line}}")
     if not text:
         return []
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def decode_utf8(data: bytes, where: str, first_line: int = 1) -> str:
+    """UTF-8 text of `data`; invalid bytes become U+FFFD with a warning on stderr naming the
+    first bad line (`where` holds '{line}'; `first_line` is the number of data's first line)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + data[:exc.start].count(b"\n")
+        print(f"warning: {where.format(line=line)} is not valid UTF-8; its undecodable bytes were "
+              "replaced by U+FFFD (convert the file to UTF-8 for a faithful translation)",
+              file=sys.stderr)
+        return data.decode("utf-8", errors="replace")
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
@@ -46,19 +66,59 @@ def write_lines(path: Path, lines: list[str]) -> None:
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call `write(tmp_path)`, then rename over `path`, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); give it a normal file's mode
+    """Call `write(tmp_path)`, then rename over `path`, so readers never see half a file.
+
+    An operating-system error (a full disk, a directory in the way, no permission) leaves `path`
+    as it was and is a one-line UserError naming it.
+    """
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file name to write to")
+    tmp_name = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); give it a normal file's mode
         write(Path(tmp_name))
         with open(tmp_name, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write it ({exc.strerror or exc}); nothing there was changed") from None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+
+
+def check_output(path: Path, inputs: Sequence[Path] = (), what: str = "output") -> None:
+    """Refuse, before any work, an output path that would destroy an input or cannot be written.
+
+    inputs: files the same command reads (writing over one would replace what it reads).
+    """
+    for source in inputs:
+        if _same_file(path, source):
+            raise UserError(f"{path}: the {what} would replace an input file of this command; "
+                            "write it somewhere else")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file name for the {what}")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # atomic_write makes the missing directories
+    if not existing.is_dir():
+        raise UserError(f"{path}: cannot write the {what} there ({existing} is not a directory)")
+    try:  # a probe, so a read-only place fails now, not after a long translation
+        fd, probe = tempfile.mkstemp(prefix=".s2s-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write the {what} there ({exc.strerror or exc})") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return a.resolve() == b.resolve()
 
 
 def write_directory_atomically(out_dir: Path, files: dict[str, bytes], what: str, fix: str) -> None:
@@ -104,3 +164,39 @@ def _replace_directory(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         old.unlink(missing_ok=True)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a missing file or a syntax error is a one-line UserError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        kind = "" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error: "
+        raise UserError(f"{path}{line}: {kind}{problem}") from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from seq2seq.errors import UserError
+from seq2seq.files import atomic_write
 
 
 def _pyplot() -> Any:
@@ -28,11 +29,12 @@ def _save(fig: Any, path: str | Path) -> Path:
     """Save a figure as PNG (parents created), close it, return the path."""
     plt = _pyplot()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # e.g. "Glyph ... missing from font" for emoji pieces
-        warnings.simplefilter("ignore")
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with warnings.catch_warnings():  # e.g. "Glyph ... missing from font" for emoji pieces
+            warnings.simplefilter("ignore")
+            atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -30,6 +30,7 @@ from seq2seq.models.base import Seq2SeqModel
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 NEG_INF = float("-inf")
+MAX_REPEAT_UNIT = 4  # longest run of tokens that SearchOptions.max_repeats looks for
 
 
 @dataclass
@@ -51,6 +52,13 @@ class SearchOptions:
     alpha: float = 0.0  # GNMT length penalty exponent (0 = plain sum of log-probabilities)
     n_best: int = 1  # hypotheses returned per sentence (at most beam_size)
     need_attention: bool = False  # keep the encoder-decoder attention of every step
+    # A hypothesis that repeats itself (see `repeating`) must end there (0: never): stops
+    # "house house house ..." running to the length limit.
+    max_repeats: int = 0
+    # True: max_lengths cut translations short (a cut hypothesis is scored without its forced
+    # EOS, as greedy search would print its prefix); False: they are a safety bound and the
+    # forced EOS counts with the model's probability.
+    cut_at_max_len: bool = False
 
 
 def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
@@ -60,12 +68,13 @@ def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
     max_lengths: (batch,) or an int, tokens allowed before the EOS.
     """
+    limits = {"max_repeats": options.max_repeats, "cut_at_max_len": options.cut_at_max_len}
     if options.beam_size == 1:
         found = greedy_decode(model, src_tokens, src_lengths, max_lengths, alpha=options.alpha,
-                              need_attention=options.need_attention)
+                              need_attention=options.need_attention, **limits)
         return [[hyp] for hyp in found]
-    return beam_search(model, src_tokens, src_lengths, max_lengths, options.beam_size,
-                       alpha=options.alpha, n_best=options.n_best, need_attention=options.need_attention)
+    return beam_search(model, src_tokens, src_lengths, max_lengths, options.beam_size, alpha=options.alpha,
+                       n_best=options.n_best, need_attention=options.need_attention, **limits)
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -88,15 +97,50 @@ def _log_probs(logits: Tensor) -> Tensor:
     return log_probs
 
 
-def _force_eos_(log_probs: Tensor, over: Tensor) -> None:
-    """In place: rows marked in `over` may only emit EOS (every other column becomes -inf).
+def _force_eos_(log_probs: Tensor, forced: Tensor, free: Tensor | None = None) -> None:
+    """In place: rows marked in `forced` may only emit EOS (every other column becomes -inf).
 
-    log_probs: (rows, vocab); over: (rows,) bool.
+    log_probs: (rows, vocab); forced: (rows,) bool; free: (rows,) bool or None, rows whose
+    forced EOS costs nothing (log-probability 0: the length limit cut them, the model did not end them).
     """
-    rows = over.nonzero().squeeze(1)
+    rows = forced.nonzero().squeeze(1)
     eos_log_probs = log_probs[rows, EOS_ID]
     log_probs[rows] = NEG_INF
     log_probs[rows, EOS_ID] = eos_log_probs
+    if free is not None:
+        log_probs[free.nonzero().squeeze(1), EOS_ID] = 0.0
+
+
+def repeating(history: Tensor, max_repeats: int) -> Tensor:
+    """(rows,) bool: the row's last tokens repeat themselves (always False when max_repeats is 0).
+
+    Either one token, or one run of up to MAX_REPEAT_UNIT tokens, repeated `max_repeats` times in
+    a row ("house house house ..."); or the last MAX_REPEAT_UNIT x max_repeats tokens drawn from
+    at most MAX_REPEAT_UNIT distinct ones (the variations beam search finds: "house house home
+    house house ..."), looked for once the newest token repeats one of the few before it.
+    history: (rows, length) long, the tokens so far.
+    """
+    rows, length = history.shape
+    found = torch.zeros(rows, dtype=torch.bool, device=history.device)
+    if max_repeats < 1 or length < max_repeats:
+        return found
+    # A repeat ends with a token that stands among the few before it: on most steps of an
+    # ordinary translation none does, and this one test is all the step pays.
+    recent = history[:, -(MAX_REPEAT_UNIT + 1):]
+    if not bool((recent[:, -1:] == recent[:, :-1]).any()):
+        return found
+    for unit in range(1, MAX_REPEAT_UNIT + 1):
+        span = unit * max_repeats
+        if span > length:
+            break
+        tail = history[:, length - span:].reshape(rows, max_repeats, unit)
+        found |= (tail == tail[:, -1:]).all(dim=2).all(dim=1)
+    window = MAX_REPEAT_UNIT * max_repeats
+    if length >= window:
+        ordered = history[:, length - window:].sort(dim=1).values
+        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(dim=1)
+        found |= distinct <= MAX_REPEAT_UNIT
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,15 +148,9 @@ def _force_eos_(log_probs: Tensor, over: Tensor) -> None:
 
 
 @torch.inference_mode()
-def greedy_decode(
-    model: Seq2SeqModel,
-    src_tokens: Tensor,
-    src_lengths: Tensor,
-    max_lengths: Tensor | Sequence[int] | int,
-    *,
-    alpha: float = 0.0,
-    need_attention: bool = False,
-) -> list[Hypothesis]:
+def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
+                  max_lengths: Tensor | Sequence[int] | int, *, alpha: float = 0.0, need_attention: bool = False,
+                  max_repeats: int = 0, cut_at_max_len: bool = False) -> list[Hypothesis]:
     """Pick the most probable token at every step, for a whole batch at once.
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -120,6 +158,7 @@ def greedy_decode(
     Returns one Hypothesis per sentence (score with length penalty `alpha`; attention
     (tgt_len + 1, layers, heads, src_len) when need_attention and the model has attention).
     Finished sentences leave the batch; decoding stops when every sentence is finished.
+    max_repeats and cut_at_max_len: see SearchOptions.
     """
     batch = src_tokens.size(0)
     device = src_tokens.device
@@ -140,10 +179,14 @@ def greedy_decode(
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
         log_probs = _log_probs(logits)  # (active, vocab)
         best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
-        over = step > max_len  # only EOS is allowed now
+        at_limit = step > max_len
+        over = at_limit | repeating(history, max_repeats)  # only EOS is allowed now
         if bool(over.any()):
             tokens = tokens.masked_fill(over, EOS_ID)
-            best_log_probs = torch.where(over, log_probs[:, EOS_ID], best_log_probs)
+            eos_log_probs = log_probs[:, EOS_ID]
+            if cut_at_max_len:
+                eos_log_probs = eos_log_probs.masked_fill(at_limit, 0.0)
+            best_log_probs = torch.where(over, eos_log_probs, best_log_probs)
         log_prob_sums += best_log_probs
         if attn_history is not None and attn is not None:
             attn_history.append(attn.float())
@@ -287,17 +330,10 @@ def _next_hypotheses(top: _Candidates, beam: int) -> _Candidates:
 
 
 @torch.inference_mode()
-def beam_search(
-    model: Seq2SeqModel,
-    src_tokens: Tensor,
-    src_lengths: Tensor,
-    max_lengths: Tensor | Sequence[int] | int,
-    beam_size: int,
-    *,
-    alpha: float = 0.0,
-    n_best: int = 1,
-    need_attention: bool = False,
-) -> list[list[Hypothesis]]:
+def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
+                max_lengths: Tensor | Sequence[int] | int, beam_size: int, *, alpha: float = 0.0,
+                n_best: int = 1, need_attention: bool = False, max_repeats: int = 0,
+                cut_at_max_len: bool = False) -> list[list[Hypothesis]]:
     """Batched beam search with the GNMT length penalty.
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -313,6 +349,7 @@ def beam_search(
     hypothesis can still reach, or when it reaches its maximum length; done sentences leave
     the batch. That bound is exact, so a wide enough beam returns the true n best. A beam of
     one keeps no alternatives: it stops at its first EOS and is exactly greedy search.
+    A hypothesis that repeats itself (max_repeats) may only end; cut_at_max_len: see SearchOptions.
     """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) must not exceed beam_size ({beam_size})")
@@ -335,8 +372,10 @@ def beam_search(
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
         log_probs = _log_probs(logits)  # (active * width, vocab)
         over = step > beams.max_len  # (active,) sentences that may only end now
-        if bool(over.any()):
-            _force_eos_(log_probs, over.repeat_interleave(beams.width))
+        at_limit = over.repeat_interleave(beams.width)  # (active * width,)
+        forced = at_limit | repeating(beams.history, max_repeats)
+        if bool(forced.any()):
+            _force_eos_(log_probs, forced, at_limit if cut_at_max_len else None)
         if need_attention and attn is not None:
             attn = attn.float().unsqueeze(1)  # (active * width, 1, layers, heads, src_len)
             beams.attention = attn if beams.attention is None else torch.cat([beams.attention, attn], dim=1)

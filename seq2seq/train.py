@@ -40,6 +40,7 @@ from seq2seq.allocator import return_large_blocks_to_the_os
 from seq2seq.checkpoint import RUNS_ROOT, make_payload, save_checkpoint
 from seq2seq.config import Config, TrainConfig
 from seq2seq.data.batching import ParallelCorpus, collate, encode_split
+from seq2seq.data.manifest import check_prepared
 from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.errors import UserError
 from seq2seq.files import atomic_write
@@ -86,6 +87,7 @@ class Trainer:
 
         # Data first: a missing corpus should fail before anything is written.
         data_dir = config.data.resolved_dir(config.name)
+        data_warning = check_prepared(config)  # refuses data prepared with other settings
         self.src_tok, self.tgt_tok = load_tokenizers(data_dir, config.data.joint_vocab)
         self.raw_model = self._new_model()  # what is saved and validated
         self.train_data, n_dropped = self._load_train_data(data_dir)
@@ -120,6 +122,8 @@ class Trainer:
         self.progress = Progress(self.log, self.metrics, train, self.group_size)
         self.stop_request = StopRequest()
         self.grad_norm = math.nan
+        if data_warning:
+            self.log.info(data_warning)
         self._log_setup(payload, data_dir, n_dropped)
         self.clock = Clock(self.state.elapsed_s, self.state.step)
 
@@ -344,12 +348,12 @@ class Trainer:
         if scores is None:
             return
         state.elapsed_s = self.elapsed()
-        self.progress.validation(state, scores, improved, self.optimizer.param_groups[0]["lr"],
-                                 len(self.epoch_batches(state.epoch)[0]))
-        if improved:
+        if improved:  # saved before the log says so
             payload = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="best",
                                    step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
             save_checkpoint(self.run_dir / "best.pt", payload)
+        self.progress.validation(state, scores, improved, self.optimizer.param_groups[0]["lr"],
+                                 len(self.epoch_batches(state.epoch)[0]))
 
     def save_last(self) -> None:
         """last.pt: weights, optimiser, schedule, data position, every process's RNG states."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 from seq2seq.allocator import keep_large_tensors_on_the_heap
 from seq2seq.checkpoint import resolve_model
 from seq2seq.errors import UserError
-from seq2seq.files import read_lines, write_lines
+from seq2seq.files import check_output, decode_utf8, read_lines, write_lines
 
 if TYPE_CHECKING:
     from seq2seq.translator import Translation, TranslationResult, Translator
@@ -26,8 +26,22 @@ STDIN_BATCH_LINES = 2000  # most stdin lines translated together (length-sorted 
 _READ_SIZE = 1 << 16
 
 
-def _decode_line(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+class _LineDecoder:
+    """UTF-8 text of stdin's lines, counted, so the first line that is not UTF-8 gets one warning."""
+
+    def __init__(self) -> None:
+        self.line = 0
+        self.warned = False
+
+    def __call__(self, raw: bytes) -> str:
+        self.line += 1
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if self.warned:
+                return raw.decode("utf-8", errors="replace")
+            self.warned = True
+            return decode_utf8(raw, "stdin line {line}", first_line=self.line)  # warns
 
 
 def stdin_batches(stream: BinaryIO, max_lines: int = STDIN_BATCH_LINES) -> Iterator[list[str]]:
@@ -38,6 +52,7 @@ def stdin_batches(stream: BinaryIO, max_lines: int = STDIN_BATCH_LINES) -> Itera
     an interactive user gets each line back at once, a pipe from a big file gets big batches.
     Streams without a descriptor (e.g. in tests) are read line by line in batches.
     """
+    _decode_line = _LineDecoder()
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):
@@ -81,10 +96,15 @@ def _ready(fd: int) -> bool:
 
 
 def format_hypotheses(hyps: list[Translation], n_best: int | None) -> str:
-    """One output line: the best translation, or K tab-separated `score<TAB>text` pairs."""
+    """One output line: the best translation, or exactly K tab-separated `score<TAB>text` pairs.
+
+    Every line has the same K pairs, so the output stays a table: where the search found fewer
+    than K hypotheses (an empty input has just the empty one) the missing pairs are `-inf<TAB>`.
+    """
     if not n_best:
         return hyps[0].text
-    return "\t".join(f"{hyp.score:.4f}\t{hyp.text.replace(chr(9), ' ')}" for hyp in hyps[:n_best])
+    pairs = [f"{hyp.score:.4f}\t{hyp.text.replace(chr(9), ' ')}" for hyp in hyps[:n_best]]
+    return "\t".join(pairs + ["-inf\t"] * (n_best - len(pairs)))
 
 
 class _Output:
@@ -147,8 +167,8 @@ def _plot_attention(translator: Translator, result: TranslationResult, path: Pat
 
 def translate_command(*, text: list[str], model: Path | None, input_file: Path | None,
                       output: Path | None, beam: int | None, n_best: int | None, max_len: int | None,
-                      batch_tokens: int | None, plot_attention: Path | None, layer: int | None,
-                      head: int | None) -> None:
+                      batch_tokens: int | None, max_repeats: int | None, plot_attention: Path | None,
+                      layer: int | None, head: int | None) -> None:
     """`s2s translate`: see the module docstring; one output line per input line."""
     from seq2seq.translator import Translator
 
@@ -158,10 +178,15 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
         raise UserError("--layer and --head only apply with --plot-attention PATH.png")
     if plot_attention is not None and plot_attention.suffix.lower() != ".png":
         raise UserError(f"--plot-attention {plot_attention}: the file name must end in .png")
-    if input_file is not None and not input_file.is_file():
+    if input_file is not None and not input_file.exists():  # /dev/stdin, <(cmd), /dev/null will do
         raise UserError(f"{input_file}: input file not found")
+    inputs = [input_file] if input_file is not None else []
+    if output is not None:
+        check_output(output, inputs, "output file")
+    if plot_attention is not None:
+        check_output(plot_attention, inputs, "attention plot")
 
-    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens)
+    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
     keep_large_tensors_on_the_heap()
     if n_best is not None and beam is not None and n_best > beam:
         raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")

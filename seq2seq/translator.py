@@ -94,17 +94,19 @@ class Translator:
 
     @classmethod
     def load(cls, path: str | Path, *, beam: int | None = None, length_penalty: float | None = None,
-             batch_tokens: int | None = None, device: str | torch.device | None = None) -> Translator:
+             batch_tokens: int | None = None, max_repeats: int | None = None,
+             device: str | torch.device | None = None) -> Translator:
         """Load a run directory (its best.pt, else last.pt) or one checkpoint file.
 
-        beam, length_penalty and batch_tokens override the run's decode settings; device is
-        where the model runs ("cpu" by default, "cuda", "cuda:1", ...).
+        beam, length_penalty, batch_tokens and max_repeats override the run's decode settings;
+        device is where the model runs ("cpu" by default, "cuda", "cuda:1", ...).
         """
         from seq2seq.checkpoint import load_for_inference
 
         loaded = load_for_inference(path)
         overrides = {key: value for key, value in (("beam_size", beam), ("length_penalty", length_penalty),
-                                                   ("batch_tokens", batch_tokens)) if value is not None}
+                                                   ("batch_tokens", batch_tokens), ("max_repeats", max_repeats))
+                     if value is not None}
         config = dataclasses.replace(loaded.config, decode=dataclasses.replace(loaded.config.decode, **overrides))
         model = loaded.model.to(_device(device))
         return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path)
@@ -129,7 +131,8 @@ class Translator:
         Returns one TranslationResult per sentence, in input order, with up to n_best hypotheses
         (the beam is widened to n_best if narrower). Empty or whitespace-only sentences give one
         empty hypothesis without calling the model. Sources longer than the model takes are
-        truncated (with a warning on stderr). The longest output is max_len pieces, else
+        truncated (with a warning on stderr). max_len cuts outputs at that many pieces (beam search
+        then compares the cut hypotheses by their pieces alone); without it the bound is
         settings.max_len_ratio x source pieces + settings.max_len_offset. With attention=True
         each hypothesis carries its encoder-decoder attention and target pieces, and each
         result its source pieces. The model is put in eval mode and restored afterwards.
@@ -137,7 +140,8 @@ class Translator:
         settings = self.settings
         n_best = max(1, n_best)
         options = SearchOptions(beam_size=max(beam or settings.beam_size, n_best), alpha=settings.length_penalty,
-                                n_best=n_best, need_attention=attention)
+                                n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
+                                cut_at_max_len=max_len is not None)
         texts = [normalize_text(s, self.normalization, self.lowercase) for s in sentences]
         todo = [i for i, text in enumerate(texts) if text]
         pieces = self._fit(self.src_tokenizer.encode_batch([texts[i] for i in todo]) if todo else [])

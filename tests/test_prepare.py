@@ -486,7 +486,7 @@ def test_real_multi30k_slice(shared_data: Path, tmp_path: Path, monkeypatch):
 
 
 def test_read_manifest_checks_the_config_against_the_prepared_data(workdir: Path):
-    from seq2seq.data.prepare import read_manifest
+    from seq2seq.data.manifest import read_manifest
     from seq2seq.errors import UserError
 
     with pytest.raises(UserError, match="no prepared corpus there"):

@@ -179,8 +179,8 @@ def test_translate_files_and_n_best(run_dir, tmp_path, monkeypatch, capsys):
     assert len(lines) == 4
     for index, line in enumerate(lines):
         fields = line.split("\t")
-        if index == 1:  # the empty input line
-            assert len(fields) == 2 and fields[1] == ""
+        if index == 1:  # the empty input line: the empty translation, then no more hypotheses
+            assert fields == ["0.0000", "", "-inf", "", "-inf", ""]
             continue
         assert len(fields) == 6  # score<TAB>text x 3
         scores = [float(s) for s in fields[0::2]]

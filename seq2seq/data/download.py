@@ -282,7 +282,9 @@ def _copy_with_progress(response: BinaryIO, part: Path, mode: str, have: int, to
 
     received = have
     bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=part.name.removesuffix(".part"), file=sys.stderr, mininterval=0.5, leave=False)
+               desc=part.name.removesuffix(".part"), file=sys.stderr, mininterval=0.5, leave=False,
+               # a bar redraws its line with '\r': only on a terminal, or it shares a line with what follows
+               disable=not sys.stderr.isatty())
     try:
         with open(part, mode) as out:
             while True:

@@ -35,8 +35,8 @@ manifest.json (format "s2s-prepared-corpus", version 1):
 
 The prepared corpus is identified by the data config without dir/path/src_path/tgt_path (the
 inputs are identified by their sha256 instead) plus the input hashes and PREPARE_VERSION.
-`read_manifest(cfg)` lets training and evaluation check that the prepared directory matches
-their config's data section.
+`seq2seq.data.manifest.check_prepared(cfg)` lets training and evaluation check that the prepared
+directory matches their config's data section.
 """
 
 from __future__ import annotations
@@ -56,19 +56,16 @@ import sentencepiece
 from seq2seq import __version__
 from seq2seq.config import Config, DataConfig
 from seq2seq.data.corpus import RawCorpus, read_corpus
+from seq2seq.data.manifest import FORMAT, MANIFEST, PREPARE_VERSION, existing_state
 from seq2seq.data.normalize import normalize_text
 from seq2seq.data.tokenizer import spm_filenames, train_sentencepiece
 from seq2seq.errors import UserError
 from seq2seq.files import write_directory_atomically
 
-MANIFEST = "manifest.json"
-FORMAT = "s2s-prepared-corpus"
-PREPARE_VERSION = 1  # bump when the same config and input would give different output
 SPLITS = ("train", "dev", "test")
 TEXT_FILES = tuple(f"{split}.{side}" for split in SPLITS for side in ("src", "tgt"))
 # Keys that do not change the prepared bytes: where the output goes, and input paths (the
 # inputs are identified by their content hash).
-_NOT_IDENTITY = ("dir", "path", "src_path", "tgt_path")
 
 
 @dataclass
@@ -97,7 +94,7 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
     progress(f"reading {inputs_text}")
     corpus = read_corpus(data)
     inputs = [dataclasses.asdict(i) for i in corpus.inputs]
-    state, reason = _existing_state(out_dir, data, inputs)
+    state, reason = existing_state(out_dir, data, inputs)
     if state == "same" and not force:
         print(f"{out_dir}: already prepared, nothing to do (same data config and input; "
               "--force prepares it again)")
@@ -302,79 +299,6 @@ def _file_record(name: str, content: bytes) -> dict[str, Any]:
     if name in TEXT_FILES:
         record["lines"] = content.count(b"\n")
     return record
-
-
-def _identity(config: dict[str, Any], inputs: list[dict[str, Any]], version: Any) -> dict[str, Any]:
-    return {"version": version,
-            "config": {k: v for k, v in config.items() if k not in _NOT_IDENTITY},
-            "inputs": [(i.get("role"), i.get("sha256")) for i in inputs]}
-
-
-def _existing_state(out_dir: Path, data: DataConfig, inputs: list[dict[str, Any]]) -> tuple[str, str]:
-    """What the output directory holds now: (state, reason).
-
-    absent    nothing there (or an empty directory)
-    same      this very corpus, all files intact -> nothing to do
-    damaged   this corpus, but a file is missing or changed -> prepare again, no --force needed
-    different another prepared corpus            -> needs --force
-    foreign   something that is not a prepared corpus -> needs --force
-    """
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return "absent", ""
-    if not out_dir.is_dir():
-        return "foreign", "a file, not a prepared corpus directory"
-    if not any(out_dir.iterdir()):
-        return "absent", ""
-    try:
-        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT:
-            raise ValueError
-        old = _identity(manifest["config"], manifest["inputs"], manifest["format_version"])
-    except FileNotFoundError:
-        return "foreign", f"files but no {MANIFEST} (not a prepared corpus)"
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return "foreign", f"an unreadable {MANIFEST} (not a prepared corpus)"
-    new = _identity(dataclasses.asdict(data), inputs, PREPARE_VERSION)
-    if old != new:
-        return "different", f"a different prepared corpus ({_difference(old, new)})"
-    for name, record in manifest.get("files", {}).items():
-        path = out_dir / name
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != record.get("sha256"):
-            return "damaged", f"{name} is missing or was changed since it was prepared"
-    return "same", ""
-
-
-def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
-    if old["version"] != new["version"]:
-        return f"prepared by format version {old['version']}, this s2s writes {new['version']}"
-    changed = [f"data.{key} {old['config'].get(key)!r} -> {value!r}"
-               for key, value in new["config"].items() if old["config"].get(key) != value]
-    if changed:
-        return "; ".join(changed[:3]) + ("; ..." if len(changed) > 3 else "")
-    return "other input files: their sha256 differ from those in its manifest.json"
-
-
-def read_manifest(cfg: Config) -> dict[str, Any]:
-    """The manifest of cfg's prepared data directory, checked against cfg.data (for train/eval).
-
-    A missing directory or one prepared with other data settings is a UserError that says
-    which command to run. The inputs are not re-hashed here (prepare does that).
-    """
-    data_dir = cfg.data.resolved_dir(cfg.name)
-    path = data_dir / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        stored = _identity(manifest["config"], [], manifest["format_version"])
-    except FileNotFoundError:
-        raise UserError(f"{data_dir}: no prepared corpus there; run `s2s data prepare --config ...` "
-                        "with this config first") from None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"{path}: unreadable; run `s2s data prepare --config ... --force`") from None
-    wanted = _identity(dataclasses.asdict(cfg.data), [], PREPARE_VERSION)
-    if stored != wanted:
-        raise UserError(f"{data_dir} was prepared with other data settings ({_difference(stored, wanted)}); "
-                        "run `s2s data prepare --config ...` with this config (--force to replace it)")
-    return manifest
 
 
 def summary_table(out_dir: Path, data: DataConfig, counts: dict[str, int], vocab: dict[str, Any],

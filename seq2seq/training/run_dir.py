@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from seq2seq.checkpoint import atomic_write
+from seq2seq.files import atomic_write
 from seq2seq.config import Config
 from seq2seq.data.tokenizer import spm_filenames
 from seq2seq.errors import UserError
@@ -44,13 +44,18 @@ def prepare_run_dir(run_dir: Path, config: Config, data_dir: Path, *, resume: bo
     if resume and force:
         raise UserError("--resume and --force contradict each other: --resume continues the run in "
                         f"{run_dir}, --force starts it afresh")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: is a file, not a run directory; choose another --run-dir")
     last = run_dir / "last.pt"
     if resume:
         if not last.is_file():
             raise UserError(f"{run_dir}: nothing to resume (no last.pt); start without --resume")
     else:
         existing = [name for name in ARTIFACTS if (run_dir / name).exists()]
-        if existing and not force:
+        # Only trained weights are worth refusing for: a run stopped during start-up (config,
+        # vocabulary, log, no checkpoint yet) simply starts again.
+        trained = [name for name in existing if name.endswith(".pt")]
+        if trained and not force:
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or --force to "
                             "start afresh")
         for name in existing:
@@ -63,7 +68,7 @@ def prepare_run_dir(run_dir: Path, config: Config, data_dir: Path, *, resume: bo
         source = data_dir / name
         if not source.is_file():
             raise UserError(f"{source}: SentencePiece model not found; run `s2s data prepare --config ...` first")
-        shutil.copyfile(source, run_dir / name)
+        atomic_write(run_dir / name, lambda tmp, source=source: shutil.copyfile(source, tmp))
 
 
 class RunLog:
@@ -133,8 +138,8 @@ class MetricsCSV:
         self.path = path
         rows: list[dict[str, str]] = []
         if resume_step is not None and path.is_file():
-            with open(path, newline="", encoding="utf-8") as handle:
-                rows = [r for r in csv.DictReader(handle) if r.get("step") and int(r["step"]) <= resume_step]
+            with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+                rows = [r for r in csv.DictReader(handle) if _step(r) is not None and _step(r) <= resume_step]
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
         writer.writeheader()
@@ -149,6 +154,14 @@ class MetricsCSV:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _step(row: dict[str, Any]) -> int | None:
+    """The row's step, or None for a row that a crash or an editor damaged (it is dropped)."""
+    try:
+        return int(row.get("step") or "")
+    except (TypeError, ValueError):
+        return None
 
 
 def _cell(value: Any) -> str:
