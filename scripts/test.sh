@@ -10,7 +10,7 @@ PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     "$PYTHON" -m pip install --quiet "torch==2.13.0"
 fi
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[dev,ct2,serve]'
 
 # Real corpora for the tests that need them (they skip, with the reason, when absent).
 if [ -z "${S2S_SHARED_DATA:-}" ] && [ -d ../shared/data ]; then

@@ -58,6 +58,46 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_write(Path(path), write)
 
 
+def keep_weights(run_dir: Path, step: int, keep: int, payload: dict[str, Any]) -> None:
+    """Save `payload` as run_dir/step-<step>.pt and delete all but the newest `keep` of them."""
+    save_checkpoint(run_dir / f"step-{step}.pt", payload)
+    for old in step_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+def step_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's step-<N>.pt files (train.keep_last), oldest first."""
+    found = [(int(p.stem.removeprefix("step-")), p) for p in run_dir.glob("step-*.pt")
+             if p.stem.removeprefix("step-").isdigit()]
+    return [path for _, path in sorted(found)]
+
+
+def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
+    """One checkpoint whose weights are the mean of `paths`' weights (same model and vocabulary).
+
+    Config, vocabulary and the other fields come from the last of `paths`; `averaged_from`
+    names them all. A checkpoint of another model or vocabulary is a UserError naming it.
+    """
+    payloads = [load_checkpoint(path) for path in paths]
+    newest = payloads[-1]
+    for payload in payloads[:-1]:
+        if (payload["config"]["model"] != newest["config"]["model"] or payload["spm_src"] != newest["spm_src"]
+                or payload["spm_tgt"] != newest["spm_tgt"] or payload["model_state"].keys() != newest["model_state"].keys()):
+            raise UserError(f"{payload['path']}: another model or vocabulary than {newest['path']}; "
+                            "only checkpoints of one training run can be averaged")
+    state = {}
+    for name, tensor in newest["model_state"].items():
+        if tensor.is_floating_point():
+            total = torch.stack([p["model_state"][name].double() for p in payloads]).mean(dim=0)
+            state[name] = total.to(tensor.dtype)
+        else:
+            state[name] = tensor
+    averaged = {key: value for key, value in newest.items()
+                if key not in ("path", "optimizer", "schedule", "rng", "train_state")}
+    averaged.update(model_state=state, kind="averaged", averaged_from=[str(p["path"]) for p in payloads])
+    return averaged
+
+
 def resolve_checkpoint_path(path: str | Path) -> Path:
     """A checkpoint file, or a run directory -> its best.pt (else last.pt)."""
     path = Path(path)

@@ -118,6 +118,51 @@ def evaluate(
                      max_repeats=max_repeats, json_output=json_output, by_length=by_length, output=output)
 
 
+@app.command("average")
+def average(
+    sources: Annotated[list[Path], typer.Argument(help="a run directory (its step-<N>.pt files, see train.keep_last) or checkpoint files")],
+    last: Annotated[Optional[int], typer.Option("--last", min=2, help="average only the newest K step checkpoints of the run")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="the averaged checkpoint; default RUN/averaged.pt")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing output file")] = False,
+) -> None:
+    """Average the weights of several checkpoints of one run into one checkpoint."""
+    from seq2seq.average import average_command
+
+    average_command(sources=sources, last=last, output=output, force=force)
+
+
+@app.command("export")
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the model directory to write")],
+    model: ModelOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="ctranslate2 (the only one for now)")] = "ctranslate2",
+    quantization: Annotated[str, typer.Option("--quantization", help="int8, int16, float16, bfloat16 or float32")] = "float32",
+    force: Annotated[bool, typer.Option("--force", help="replace an existing output directory")] = False,
+) -> None:
+    """Export a Transformer run to CTranslate2 (pip install 's2s[ct2]'); translate it with s2s translate --model DIR."""
+    from seq2seq.export.ct2 import export_command
+
+    export_command(model=model, output=output, fmt=fmt, quantization=quantization, force=force)
+
+
+@app.command("serve")
+def serve(
+    model: ModelOption = None,
+    host: Annotated[str, typer.Option("--host", help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port")] = 8000,
+    beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="default beam size; default decode.beam_size")] = None,
+    max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="most sentences in one request")] = 64,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="longest sentence, in characters")] = 2000,
+    window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0, help="how long a batch waits for more requests")] = 5.0,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch threads (default: all cores)")] = None,
+) -> None:
+    """Serve a run (or an exported CTranslate2 model) over HTTP: POST /translate, GET /health, GET /info."""
+    from seq2seq.serve import Limits, serve_command
+
+    serve_command(model=model, host=host, port=port, beam=beam, threads=threads,
+                  limits=Limits(max_texts=max_texts, max_chars=max_chars, window_ms=window_ms))
+
+
 @app.command("translate")
 def translate(
     text: Annotated[Optional[list[str]], typer.Argument(help="sentences to translate; none: read stdin line by line")] = None,

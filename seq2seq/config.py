@@ -127,6 +127,7 @@ class TrainConfig:
     dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)
     log_every: int = option(50, "updates between progress lines in train.log", low=1)
     save_every: Optional[int] = option(None, "updates between saves of last.pt besides the one at each validation (null = only at validations)", low=1)
+    keep_last: int = option(0, "also keep the weights of the last K saves of last.pt as step-<N>.pt, for `s2s average` (0 = none)", low=0)
     seed: int = option(1, "seed of weights, shuffling and dropout")
     threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
 

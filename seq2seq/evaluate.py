@@ -26,6 +26,8 @@ def _eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> 
         return src, ref, src.name
     if split not in ("test", "dev"):
         raise UserError(f"--split must be test or dev; got {split!r}")
+    if config is None:
+        raise UserError("an exported model does not know its prepared data: give --src FILE --ref FILE")
     data_dir = config.data.resolved_dir(config.name)
     src_path, ref_path = data_dir / f"{split}.src", data_dir / f"{split}.tgt"
     for path in (src_path, ref_path):
@@ -54,11 +56,10 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
                      by_length: bool, output: Path | None) -> None:
     """`s2s eval`: translate a test set, score it, print (or print JSON), keep what was asked."""
     from seq2seq.allocator import keep_large_tensors_on_the_heap
-    from seq2seq.translator import Translator
+    from seq2seq.loading import open_translator
 
-    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
+    translator = open_translator(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
     keep_large_tensors_on_the_heap()
-    assert translator.config is not None and translator.path is not None  # loaded from a checkpoint
     src_path, ref_path, set_name = _eval_files(translator.config, split, src, ref)
     sources = read_lines(src_path, "source file")
     references = read_lines(ref_path, "reference file")

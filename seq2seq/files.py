@@ -139,7 +139,7 @@ def write_directory_atomically(out_dir: Path, files: dict[str, bytes], what: str
                 handle.flush()
                 os.fsync(handle.fileno())
         tmp_dir.chmod(0o777 & ~_UMASK)  # mkdtemp makes it 0700
-        _replace_directory(tmp_dir, out_dir)
+        replace_directory(tmp_dir, out_dir)
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot write {what} ({exc.strerror or exc})") from None
     finally:
@@ -147,7 +147,7 @@ def write_directory_atomically(out_dir: Path, files: dict[str, bytes], what: str
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def _replace_directory(new: Path, target: Path) -> None:
+def replace_directory(new: Path, target: Path) -> None:
     """Rename `new` to `target`; an existing target is moved aside first and restored on failure."""
     if not (target.exists() or target.is_symlink()):
         os.replace(new, target)

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.allocator import return_large_blocks_to_the_os
-from seq2seq.checkpoint import RUNS_ROOT, make_payload, save_checkpoint
+from seq2seq.checkpoint import RUNS_ROOT, keep_weights, make_payload, save_checkpoint
 from seq2seq.config import Config, TrainConfig
 from seq2seq.data.batching import ParallelCorpus, collate, encode_split
 from seq2seq.data.manifest import check_prepared
@@ -368,6 +368,9 @@ class Trainer:
             schedule=self.schedule.state_dict(), rng=rng, world_size=self.dist.world_size,
             data_signature=self.data_signature)
         save_checkpoint(self.run_dir / "last.pt", payload)
+        if self.config.train.keep_last:  # weights only, for `s2s average`
+            weights = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="step", step=self.state.step)
+            keep_weights(self.run_dir, self.state.step, self.config.train.keep_last, weights)
 
     def save_snapshot(self) -> None:
         """best-at-<m>min.pt: a copy of best.pt as a run with train.max_minutes=<m> would leave it."""

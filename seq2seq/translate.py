@@ -134,7 +134,10 @@ class _Output:
 
 
 def _check_attention_args(translator: Translator, layer: int | None, head: int | None) -> None:
-    model = translator.model
+    model = getattr(translator, "model", None)
+    if model is None:
+        raise UserError(f"{translator.path.parent}: an exported CTranslate2 model gives no attention weights; "
+                        "plot with the s2s run instead")
     if model.attention_layers == 0:
         raise UserError(f"{translator.path}: this model has no attention (model.attention: none), "
                         "so there is nothing to plot")
@@ -170,7 +173,7 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
                       batch_tokens: int | None, max_repeats: int | None, plot_attention: Path | None,
                       layer: int | None, head: int | None) -> None:
     """`s2s translate`: see the module docstring; one output line per input line."""
-    from seq2seq.translator import Translator
+    from seq2seq.loading import open_translator
 
     if text and input_file is not None:
         raise UserError("give sentences as arguments or --input FILE, not both")
@@ -186,7 +189,7 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
     if plot_attention is not None:
         check_output(plot_attention, inputs, "attention plot")
 
-    translator = Translator.load(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
+    translator = open_translator(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
     keep_large_tensors_on_the_heap()
     if n_best is not None and beam is not None and n_best > beam:
         raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")

@@ -72,7 +72,28 @@ class TranslationResult:
         return self.hypotheses[0].text
 
 
-class Translator:
+class TextTranslator:
+    """What every translator offers: `translate_batch` (each engine's own) and `translate` (here)."""
+
+    @overload
+    def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
+
+    @overload
+    def translate(self, sentences: Sequence[str], *, beam: int | None = None) -> list[str]: ...
+
+    def translate(self, sentences: str | Sequence[str], *, beam: int | None = None) -> str | list[str]:
+        """The best translation of one sentence, or of each sentence of a list (in input order)."""
+        if isinstance(sentences, str):
+            return self.translate_batch([sentences], beam=beam)[0].text
+        return [result.text for result in self.translate_batch(sentences, beam=beam)]
+
+    def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
+                        max_len: int | None = None, batch_tokens: int | None = None,
+                        attention: bool = False) -> list[TranslationResult]:
+        raise NotImplementedError
+
+
+class Translator(TextTranslator):
     """Translate sentences with one model; see the module docstring for an example."""
 
     def __init__(self, model: Seq2SeqModel, src_tokenizer: Any, tgt_tokenizer: Any,
@@ -110,18 +131,6 @@ class Translator:
         config = dataclasses.replace(loaded.config, decode=dataclasses.replace(loaded.config.decode, **overrides))
         model = loaded.model.to(_device(device))
         return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path)
-
-    @overload
-    def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
-
-    @overload
-    def translate(self, sentences: Sequence[str], *, beam: int | None = None) -> list[str]: ...
-
-    def translate(self, sentences: str | Sequence[str], *, beam: int | None = None) -> str | list[str]:
-        """The best translation of one sentence, or of each sentence of a list (in input order)."""
-        if isinstance(sentences, str):
-            return self.translate_batch([sentences], beam=beam)[0].text
-        return [result.text for result in self.translate_batch(sentences, beam=beam)]
 
     def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,

@@ -11,7 +11,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seq2seq"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
-COMMAND_MODULES = {"seq2seq.cli", "seq2seq.evaluate", "seq2seq.translate", "seq2seq.train", "seq2seq.__main__"}
+COMMAND_MODULES = {"seq2seq.cli", "seq2seq.evaluate", "seq2seq.translate", "seq2seq.train", "seq2seq.__main__",
+                   "seq2seq.average", "seq2seq.serve"}
 
 
 def name_of(path: Path) -> str:

@@ -5,6 +5,7 @@
         spm.model             SentencePiece model (spm.src.model + spm.tgt.model when not joint)
         last.pt               full training state, written at every validation (and train.save_every)
         best.pt               the weights with the best dev BLEU so far (no optimizer state)
+        step-<N>.pt           the weights at the last train.keep_last saves (for `s2s average`)
         train.log             everything printed, with time stamps
         metrics.csv           step, epoch, train_loss, dev_loss, dev_bleu, dev_chrf, lr, tokens_per_s, elapsed_s
         training_curves.png   plotted from metrics.csv at the end
@@ -52,6 +53,7 @@ def prepare_run_dir(run_dir: Path, config: Config, data_dir: Path, *, resume: bo
             raise UserError(f"{run_dir}: nothing to resume (no last.pt); start without --resume")
     else:
         existing = [name for name in ARTIFACTS if (run_dir / name).exists()]
+        existing += sorted(path.name for path in run_dir.glob("step-*.pt"))  # train.keep_last
         # Only trained weights are worth refusing for: a run stopped during start-up (config,
         # vocabulary, log, no checkpoint yet) simply starts again.
         trained = [name for name in existing if name.endswith(".pt")]

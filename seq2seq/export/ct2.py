@@ -1,0 +1,255 @@
+"""CTranslate2: export an s2s Transformer (`s2s export`) and translate with the exported model.
+
+The export goes through CTranslate2's converter API (a `Converter` whose `_load` returns a
+`TransformerSpec`), mapping every weight of `seq2seq.models.transformer` explicitly:
+
+    s2s                                         CTranslate2 TransformerSpec
+    src_embed / tgt_embed (x sqrt(d_model))     encoder/decoder.embeddings (scale_embeddings)
+    the sinusoidal table PE[pos, 2i] = sin,     encoder/decoder.position_encodings.encodings
+      PE[pos, 2i + 1] = cos (positions from 0)    (written out: CTranslate2's own default
+                                                  table puts all sines before all cosines)
+    layer.self_attn.qkv_proj ([W_Q; W_K; W_V])  layer.self_attention.linear[0] (fused, same order)
+    layer.cross_attn.qkv_proj                   layer.attention.linear[0] (W_Q), linear[1] ([W_K; W_V])
+    layer.*.out_proj                            layer.*.linear[-1]
+    layer.self_attn_norm, cross_attn_norm       layer.self_attention.layer_norm, attention.layer_norm
+    layer.feed_forward.hidden / out, ff_norm    layer.ffn.linear_0 / linear_1, ffn.layer_norm
+    encoder_norm, decoder_norm (pre-norm only)  encoder/decoder.layer_norm
+    output_proj                                 decoder.projection
+
+Pre- and post-norm map onto CTranslate2's `pre_norm`; tied embeddings are written as the same
+matrix; LayerNorm epsilon is PyTorch's 1e-5; the source gets its EOS from `add_source_eos`.
+CTranslate2 has no recurrent decoders, so an RNN run is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from seq2seq import __version__
+from seq2seq.checkpoint import load_checkpoint, model_from_payload
+from seq2seq.config import DecodeConfig
+from seq2seq.data.normalize import normalize_text
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.errors import UserError
+from seq2seq.files import replace_directory
+from seq2seq.translator import TextTranslator, Translation, TranslationResult, make_batches
+
+EXPORT_INFO = "s2s_export.json"  # what translating with the export needs besides the weights
+QUANTIZATIONS = ("int8", "int16", "float16", "bfloat16", "float32")
+
+
+def ctranslate2_module() -> Any:
+    try:
+        import ctranslate2
+    except ImportError:
+        raise UserError("CTranslate2 is not installed: pip install 's2s[ct2]' (or pip install ctranslate2)") from None
+    return ctranslate2
+
+
+def is_exported(path: Path) -> bool:
+    """A directory written by `s2s export --format ctranslate2`."""
+    return path.is_dir() and (path / EXPORT_INFO).is_file() and (path / "model.bin").is_file()
+
+
+def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force: bool) -> Path:
+    """Write a CTranslate2 model directory for a Transformer checkpoint or run; returns it."""
+    if quantization not in QUANTIZATIONS:
+        raise UserError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
+    if out_dir.exists() and not force:
+        raise UserError(f"{out_dir} already exists; use --force to replace it")
+    payload = load_checkpoint(checkpoint)
+    loaded = model_from_payload(payload)
+    from seq2seq.models.transformer import TransformerModel
+
+    if not isinstance(loaded.model, TransformerModel):
+        raise UserError(f"{loaded.path}: CTranslate2 runs Transformers only (it has no recurrent decoders); "
+                        "this is an RNN model")
+    converter_class = _converter_class()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=_existing_parent(out_dir)))
+    try:
+        converter_class(loaded).convert(str(tmp / "model"), quantization=quantization, force=True)
+        for item in (tmp / "model").iterdir():
+            item.rename(tmp / item.name)
+        (tmp / "model").rmdir()
+        config = loaded.config
+        (tmp / "spm.src.model").write_bytes(loaded.src_tokenizer.to_bytes())
+        (tmp / "spm.tgt.model").write_bytes(loaded.tgt_tokenizer.to_bytes())
+        info = {"format": "s2s-ctranslate2", "s2s_version": __version__, "checkpoint": str(loaded.path),
+                "quantization": quantization, "data": {"normalization": config.data.normalization,
+                                                       "lowercase": config.data.lowercase,
+                                                       "src_lang": config.data.src_lang,
+                                                       "tgt_lang": config.data.tgt_lang},
+                "decode": {k: getattr(config.decode, k) for k in ("beam_size", "length_penalty", "max_len_ratio",
+                                                                  "max_len_offset", "batch_tokens")}}
+        (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
+        tmp.chmod(0o755)
+        replace_directory(tmp, out_dir)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot write the exported model ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _existing_parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _readme(checkpoint: Path, quantization: str, config: Any) -> str:
+    return f"""# CTranslate2 model exported by s2s {__version__}
+
+From `{checkpoint}` ({config.data.src_lang} -> {config.data.tgt_lang}), weights in {quantization}.
+
+    s2s translate --model THIS_DIRECTORY "Bonjour."
+
+With CTranslate2 directly: normalise the text ({config.data.normalization}{", lower-cased" if config.data.lowercase else ""}),
+split it with `spm.src.model` into pieces, `ctranslate2.Translator(THIS_DIRECTORY).translate_batch([pieces])`
+(the source EOS is added by the model), and join the output pieces with `spm.tgt.model`.
+`{EXPORT_INFO}` holds the decode settings the model was trained with.
+"""
+
+
+def _converter_class() -> type:
+    ctranslate2_module()  # a clear error when it is not installed
+    from ctranslate2.converters.converter import Converter
+    from ctranslate2.specs import common_spec, transformer_spec
+
+    class S2SConverter(Converter):
+        """CTranslate2's converter API over a loaded s2s Transformer (see the module docstring)."""
+
+        def __init__(self, loaded: Any) -> None:
+            self.loaded = loaded
+
+        def _load(self) -> Any:
+            model, cfg = self.loaded.model, self.loaded.config.model
+            pre_norm = cfg.norm == "pre"
+            spec = transformer_spec.TransformerSpec.from_config(
+                (cfg.encoder_layers, cfg.decoder_layers), cfg.heads, pre_norm=pre_norm,
+                no_final_norm=not pre_norm, activation=common_spec.Activation.RELU)
+            weights = {name: tensor.detach().float().numpy() for name, tensor in model.state_dict().items()}
+            table = model.positions.table.float().numpy()
+            _set_stack(spec.encoder, weights, "encoder", "src_embed", table, pre_norm)
+            _set_stack(spec.decoder, weights, "decoder", "tgt_embed", table, pre_norm)
+            spec.decoder.projection.weight = weights["output_proj.weight"]
+            spec.config.layer_norm_epsilon = 1e-5  # torch.nn.LayerNorm's
+            spec.config.add_source_eos = True
+            spec.config.decoder_start_token = "<s>"
+            spec.register_source_vocabulary(_vocabulary(self.loaded.src_tokenizer))
+            spec.register_target_vocabulary(_vocabulary(self.loaded.tgt_tokenizer))
+            return spec
+
+    return S2SConverter
+
+
+def _vocabulary(tokenizer: Tokenizer) -> list[str]:
+    return tokenizer.pieces(range(tokenizer.vocab_size))
+
+
+def _set_stack(spec: Any, weights: dict[str, Any], side: str, embed: str, table: Any, pre_norm: bool) -> None:
+    embeddings = spec.embeddings[0] if isinstance(spec.embeddings, list) else spec.embeddings
+    embeddings.weight = weights[f"{embed}.weight"]
+    spec.scale_embeddings = True
+    spec.position_encodings.encodings = table
+    if pre_norm:
+        _set_norm(spec.layer_norm, weights, f"{side}_norm")
+    d_model = table.shape[1]
+    for i, layer in enumerate(spec.layer):
+        prefix = f"{side}_layers.{i}"
+        _set_linear(layer.self_attention.linear[0], weights, f"{prefix}.self_attn.qkv_proj")
+        _set_linear(layer.self_attention.linear[1], weights, f"{prefix}.self_attn.out_proj")
+        _set_norm(layer.self_attention.layer_norm, weights, f"{prefix}.self_attn_norm")
+        if side == "decoder":
+            qkv_w, qkv_b = weights[f"{prefix}.cross_attn.qkv_proj.weight"], weights[f"{prefix}.cross_attn.qkv_proj.bias"]
+            layer.attention.linear[0].weight, layer.attention.linear[0].bias = qkv_w[:d_model], qkv_b[:d_model]
+            layer.attention.linear[1].weight, layer.attention.linear[1].bias = qkv_w[d_model:], qkv_b[d_model:]
+            _set_linear(layer.attention.linear[2], weights, f"{prefix}.cross_attn.out_proj")
+            _set_norm(layer.attention.layer_norm, weights, f"{prefix}.cross_attn_norm")
+        _set_linear(layer.ffn.linear_0, weights, f"{prefix}.feed_forward.hidden")
+        _set_linear(layer.ffn.linear_1, weights, f"{prefix}.feed_forward.out")
+        _set_norm(layer.ffn.layer_norm, weights, f"{prefix}.ff_norm")
+
+
+def _set_linear(spec: Any, weights: dict[str, Any], name: str) -> None:
+    spec.weight, spec.bias = weights[f"{name}.weight"], weights[f"{name}.bias"]
+
+
+def _set_norm(spec: Any, weights: dict[str, Any], name: str) -> None:
+    spec.gamma, spec.beta = weights[f"{name}.weight"], weights[f"{name}.bias"]
+
+
+class CTranslate2Translator(TextTranslator):
+    """An exported model behind the Translator's interface (translate, translate_batch)."""
+
+    def __init__(self, path: Path, *, beam: int | None = None, batch_tokens: int | None = None,
+                 length_penalty: float | None = None, device: str | None = None, threads: int | None = None) -> None:
+        ctranslate2 = ctranslate2_module()
+        self.path = path / "model.bin"
+        self.config = None  # the training config is not exported; `eval --split` needs the run
+        self.info = json.loads((path / EXPORT_INFO).read_text(encoding="utf-8"))
+        overrides = (("beam_size", beam), ("batch_tokens", batch_tokens), ("length_penalty", length_penalty))
+        decode = {**self.info["decode"], **{k: v for k, v in overrides if v is not None}}
+        self.settings = DecodeConfig(**decode)
+        self.src_tokenizer = Tokenizer((path / "spm.src.model").read_bytes(), origin=str(path / "spm.src.model"))
+        self.tgt_tokenizer = Tokenizer((path / "spm.tgt.model").read_bytes(), origin=str(path / "spm.tgt.model"))
+        self.tgt_ids = {piece: i for i, piece in enumerate(_vocabulary(self.tgt_tokenizer))}
+        # as many threads as torch uses (all cores, or --threads): CTranslate2's own default is 4
+        import torch
+
+        self.engine = ctranslate2.Translator(str(path), device=device or "cpu",
+                                             intra_threads=threads or torch.get_num_threads())
+
+    def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
+                        max_len: int | None = None, batch_tokens: int | None = None,
+                        attention: bool = False) -> list[TranslationResult]:
+        """As Translator.translate_batch, with one difference: CTranslate2 divides a hypothesis' score by
+        length ** length_penalty where s2s uses GNMT's ((5 + length) / 6) ** length_penalty, so beam
+        search may rank hypotheses of different lengths differently (with 0, not at all)."""
+        if attention:
+            raise UserError(f"{self.path}: an exported CTranslate2 model gives no attention weights; "
+                            "plot with the s2s run instead")
+        settings, data = self.settings, self.info["data"]
+        texts = [normalize_text(s, data["normalization"], data["lowercase"]) for s in sentences]
+        todo = [i for i, text in enumerate(texts) if text]
+        pieces = [self.src_tokenizer.pieces(ids) for ids in self.src_tokenizer.encode_batch([texts[i] for i in todo])]
+        results = [TranslationResult(sentence, [Translation([], 0.0)]) for sentence in sentences]
+        if not pieces:
+            return results
+        # s2s bounds each output by its own source length; CTranslate2 takes one bound per call:
+        # batches of similar length (as s2s makes them) each get their longest bound, and longer
+        # outputs are cut to their own bound afterwards.
+        bounds = [max_len or int(settings.max_len_ratio * len(p) + settings.max_len_offset) for p in pieces]
+        beam_size = max(beam or settings.beam_size, n_best)
+        found: list[Any] = [None] * len(pieces)
+        for batch in make_batches([len(p) for p in pieces], batch_tokens or settings.batch_tokens):
+            answers = self.engine.translate_batch(
+                [pieces[i][:1023] for i in batch], beam_size=beam_size, num_hypotheses=n_best,
+                length_penalty=settings.length_penalty, max_decoding_length=max(bounds[i] for i in batch),
+                return_scores=True)
+            for i, answer in zip(batch, answers):
+                found[i] = answer
+        for index, result, bound in zip(todo, found, bounds):
+            hyps = []
+            for tokens, score in zip(result.hypotheses, result.scores):
+                ids = [self.tgt_ids.get(token, 1) for token in tokens if token != "</s>"][:bound]
+                hyps.append(Translation(ids, float(score), None, self.tgt_tokenizer.decode(ids).replace("\n", " ")))
+            results[index].hypotheses = hyps
+        return results
+
+
+def export_command(*, model: Path | None, output: Path, fmt: str, quantization: str, force: bool) -> None:
+    """`s2s export`: a run or checkpoint -> a CTranslate2 model directory."""
+    from seq2seq.checkpoint import resolve_model
+
+    if fmt != "ctranslate2":
+        raise UserError(f"--format must be ctranslate2; got {fmt!r}")
+    path = export_ctranslate2(resolve_model(model), output, quantization, force)
+    print(f"exported {path} (CTranslate2, {quantization}); translate with `s2s translate --model {path}`",
+          file=sys.stderr)
+
