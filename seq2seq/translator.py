@@ -41,7 +41,7 @@ DEFAULT_MAX_POSITIONS = 1024
 
 # Characters that str.splitlines() (and many tools) treat as line breaks. Output text never
 # holds one, so every input line gives exactly one output line.
-_LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 @dataclass
@@ -192,7 +192,7 @@ class Translator(TextTranslator):
         return [ids[:limit] for ids in pieces]
 
     def _with_text(self, hyp: Hypothesis, attention: bool) -> Translation:
-        text = self.tgt_tokenizer.decode(hyp.tokens).translate(_LINE_BREAKS)
+        text = self.tgt_tokenizer.decode(hyp.tokens).translate(LINE_BREAKS)
         pieces = self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]) if attention else None
         return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces)
 

@@ -37,7 +37,7 @@ from seq2seq.data.normalize import normalize_text
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 from seq2seq.files import replace_directory
-from seq2seq.translator import TextTranslator, Translation, TranslationResult, make_batches
+from seq2seq.translator import LINE_BREAKS, TextTranslator, Translation, TranslationResult, make_batches
 
 EXPORT_INFO = "s2s_export.json"  # what translating with the export needs besides the weights
 QUANTIZATIONS = ("int8", "int16", "float16", "bfloat16", "float32")
@@ -238,7 +238,7 @@ class CTranslate2Translator(TextTranslator):
             hyps = []
             for tokens, score in zip(result.hypotheses, result.scores):
                 ids = [self.tgt_ids.get(token, 1) for token in tokens if token != "</s>"][:bound]
-                hyps.append(Translation(ids, float(score), None, self.tgt_tokenizer.decode(ids).replace("\n", " ")))
+                hyps.append(Translation(ids, float(score), None, self.tgt_tokenizer.decode(ids).translate(LINE_BREAKS)))
             results[index].hypotheses = hyps
         return results
 
