@@ -139,7 +139,7 @@ def export(
     quantization: Annotated[str, typer.Option("--quantization", help="int8, int16, float16, bfloat16 or float32")] = "float32",
     force: Annotated[bool, typer.Option("--force", help="replace an existing output directory")] = False,
 ) -> None:
-    """Export a Transformer run to CTranslate2 (pip install 's2s[ct2]'); translate it with s2s translate --model DIR."""
+    """Export a Transformer run to CTranslate2 (needs the ct2 extra of s2s); translate it with s2s translate --model DIR."""
     from seq2seq.export.ct2 import export_command
 
     export_command(model=model, output=output, fmt=fmt, quantization=quantization, force=force)
