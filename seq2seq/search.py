@@ -180,7 +180,7 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         log_probs = _log_probs(logits)  # (active, vocab)
         best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
         at_limit = step > max_len
-        over = at_limit | repeating(history, max_repeats)  # only EOS is allowed now
+        over = (at_limit | repeating(history, max_repeats)) if max_repeats else at_limit  # only EOS allowed now
         if bool(over.any()):
             tokens = tokens.masked_fill(over, EOS_ID)
             eos_log_probs = log_probs[:, EOS_ID]
@@ -373,7 +373,7 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         log_probs = _log_probs(logits)  # (active * width, vocab)
         over = step > beams.max_len  # (active,) sentences that may only end now
         at_limit = over.repeat_interleave(beams.width)  # (active * width,)
-        forced = at_limit | repeating(beams.history, max_repeats)
+        forced = (at_limit | repeating(beams.history, max_repeats)) if max_repeats else at_limit
         if bool(forced.any()):
             _force_eos_(log_probs, forced, at_limit if cut_at_max_len else None)
         if need_attention and attn is not None:

@@ -180,7 +180,7 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
         return {"status": "ok"}
 
     @app.get("/info")
-    async def model_info() -> dict[str, Any]:
+    async def info_endpoint() -> dict[str, Any]:
         return {**info, "batches_translated": state["batcher"].batches}
 
     @app.post("/translate")
