@@ -93,7 +93,7 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
         else:
             state[name] = tensor
     averaged = {key: value for key, value in newest.items()
-                if key not in ("path", "optimizer", "schedule", "rng", "train_state")}
+                if key not in ("path", "optimizer", "schedule", "rng", "train_state", "ema")}
     averaged.update(model_state=state, kind="averaged", averaged_from=[str(p["path"]) for p in payloads])
     return averaged
 

@@ -32,6 +32,11 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
 MaxRepeatsOption = Annotated[Optional[int], typer.Option(
     "--max-repeats", min=0, help="end a translation that repeats one piece (or a run of up to 4) this many "
                                  "times in a row; 0 = never (default: the run's decode.max_repeats)")]
+LengthPenaltyOption = Annotated[Optional[float], typer.Option(
+    "--length-penalty", min=0.0, help="length penalty exponent alpha (default: the run's decode.length_penalty)")]
+PenaltyKindOption = Annotated[Optional[str], typer.Option(
+    "--length-penalty-kind", help="gnmt: divide by ((5 + length) / 6) ** alpha; length: by length ** alpha "
+                                  "(default: the run's decode.length_penalty_kind)")]
 ModelOption = Annotated[Optional[Path], typer.Option(
     "--model", "-m", help="run directory or checkpoint file; default: the most recently trained run under runs/")]
 
@@ -107,15 +112,34 @@ def evaluate(
     beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
     max_repeats: MaxRepeatsOption = None,
+    length_penalty: LengthPenaltyOption = None,
+    length_penalty_kind: PenaltyKindOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     by_length: Annotated[bool, typer.Option("--by-length", help="also BLEU per source-length bucket, with a plot")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the hypotheses to this file")] = None,
+    expect: Annotated[Optional[Path], typer.Option("--expect", help="also the copy rate: one line per source sentence of space-separated tokens (names, numbers) its output must contain verbatim; an empty line expects nothing")] = None,
+    sweep: Annotated[bool, typer.Option("--sweep", help="score every beam size x length penalty of the --sweep-* lists (tune on --split dev) and print a table")] = False,
+    sweep_beams: Annotated[str, typer.Option("--sweep-beams", help="beam sizes for --sweep")] = "1,5",
+    sweep_alphas: Annotated[str, typer.Option("--sweep-alphas", help="length penalty exponents for --sweep")] = "0,0.6,1,1.5",
+    sweep_kinds: Annotated[str, typer.Option("--sweep-kinds", help="length penalty kinds for --sweep")] = "gnmt,length",
 ) -> None:
-    """Translate a test set and score it with sacrebleu (BLEU, chrF, TER)."""
+    """Translate a test set and score it with sacrebleu (BLEU, chrF, TER); or --sweep decoding settings."""
+    if sweep:
+        from seq2seq.sweep import sweep_command
+
+        if beam is not None or length_penalty is not None or length_penalty_kind is not None or by_length or output \
+                or expect is not None:
+            raise UserError("--sweep chooses the beam and length penalty itself (give --sweep-beams, "
+                            "--sweep-alphas, --sweep-kinds) and reports BLEU, chrF and length only: no "
+                            "--output, --by-length or --expect")
+        sweep_command(model=model, split=split, src=src, ref=ref, beams=sweep_beams, alphas=sweep_alphas,
+                      kinds=sweep_kinds, batch_tokens=batch_tokens, max_repeats=max_repeats, json_output=json_output)
+        return
     from seq2seq.evaluate import evaluate_command
 
     evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
-                     max_repeats=max_repeats, json_output=json_output, by_length=by_length, output=output)
+                     max_repeats=max_repeats, length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
+                     json_output=json_output, by_length=by_length, output=output, expect=expect)
 
 
 @app.command("average")
@@ -174,6 +198,8 @@ def translate(
     max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="cut translations at this many subwords (without it the bound is decode.max_len_ratio x source + decode.max_len_offset)")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
     max_repeats: MaxRepeatsOption = None,
+    length_penalty: LengthPenaltyOption = None,
+    length_penalty_kind: PenaltyKindOption = None,
     plot_attention: Annotated[Optional[Path], typer.Option("--plot-attention", help="save an attention heat map (PNG) of the one input sentence")] = None,
     layer: Annotated[Optional[int], typer.Option("--layer", help="Transformer: decoder layer to plot, 1-based (default: the last)")] = None,
     head: Annotated[Optional[int], typer.Option("--head", help="Transformer: attention head to plot, 1-based (default: the mean over heads)")] = None,
@@ -183,7 +209,7 @@ def translate(
 
     translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
                       n_best=n_best, max_len=max_len, batch_tokens=batch_tokens, max_repeats=max_repeats,
-                      plot_attention=plot_attention, layer=layer, head=head)
+                      length_penalty=length_penalty, length_penalty_kind=length_penalty_kind, plot_attention=plot_attention, layer=layer, head=head)
 
 
 def run() -> None:

@@ -79,6 +79,9 @@ class ModelConfig:
     bidirectional: bool = option(True, "(rnn) bidirectional encoder")
     attention: Literal["dot", "general", "none"] = option("dot", "(rnn) score h_t.h_s, h_t W h_s, or no attention (the bottleneck baseline)")
     input_feeding: bool = option(True, "(rnn) feed the previous attentional state into the next decoder step")
+    attention_scale: bool = option(
+        True, "(rnn) divide the attention scores by sqrt(hidden_size), as the Transformer does: unscaled, "
+        "they grow large early and the softmax collapses onto one source position")
     # Transformer family
     d_model: int = option(256, "(transformer) model width", low=1)
     heads: int = option(4, "(transformer) attention heads; must divide d_model", low=1)
@@ -105,11 +108,14 @@ class TrainConfig:
     adam_beta1: float = option(0.9, "Adam beta1", low=0.0, high=1.0)
     adam_beta2: float = option(0.98, "Adam beta2", low=0.0, high=1.0)
     weight_decay: float = option(0.0, "weight decay", low=0.0)
-    schedule: Literal["inverse_sqrt", "noam", "cosine", "plateau", "constant"] = option(
-        "inverse_sqrt", "learning-rate schedule (all but plateau warm up linearly)")
+    schedule: Literal["inverse_sqrt", "noam", "linear", "cosine", "plateau", "constant"] = option(
+        "inverse_sqrt", "learning-rate schedule (each warms up linearly over warmup_steps); linear and cosine decay to "
+        "min_lr exactly when the budget (decay_steps or max_steps, and max_minutes) ends")
     warmup_steps: int = option(1000, "linear warm-up steps", low=0)
-    min_lr: float = option(0.0, "floor of the cosine schedule", low=0.0)
-    cosine_steps: Optional[int] = option(None, "length of the cosine decay; default train.max_steps", low=1)
+    min_lr: float = option(0.0, "floor of the linear and cosine schedules", low=0.0)
+    decay_steps: Optional[int] = option(
+        None, "linear, cosine: the step where the decay reaches min_lr; default train.max_steps (with "
+        "train.max_minutes too, whichever budget ends first)", low=1)
     plateau_factor: float = option(0.5, "plateau: multiply the lr by this when dev BLEU stalls", low=0.0, high=1.0, low_open=True)
     plateau_patience: int = option(2, "plateau: validations without improvement before the lr drops", low=1)
     label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", low=0.0, high=0.9)
@@ -119,15 +125,28 @@ class TrainConfig:
     max_minutes: Optional[float] = option(None, "stop after this much wall-clock training time", low=0.0, low_open=True)
     snapshot_minutes: Optional[float] = option(
         None, "also validate when this much wall-clock time has passed and copy best.pt to "
-        "best-at-<m>min.pt: what a run with max_minutes=<m> would end with (the schedule does not "
-        "depend on the budget), so one 30-minute run gives the 10-minute result too",
-        low=0.0, low_open=True)
+        "best-at-<m>min.pt: with a schedule that does not depend on the budget (inverse_sqrt, noam, "
+        "plateau, constant), what a run with max_minutes=<m> would end with; refused with linear or "
+        "cosine and max_minutes, whose decay follows the time budget", low=0.0, low_open=True)
     patience: Optional[int] = option(None, "early stopping: validations without a better dev BLEU", low=1)
     validate_every: int = option(500, "updates between validations", low=1)
     dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)
     log_every: int = option(50, "updates between progress lines in train.log", low=1)
     save_every: Optional[int] = option(None, "updates between saves of last.pt besides the one at each validation (null = only at validations)", low=1)
     keep_last: int = option(0, "also keep the weights of the last K saves of last.pt as step-<N>.pt, for `s2s average` (0 = none)", low=0)
+    ema_decay: float = option(
+        0.0, "keep an exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); "
+        "validation, best.pt and step-<N>.pt use it, last.pt keeps both", low=0.0, high=1.0)
+    name_augmentation: float = option(
+        0.0, "probability that a training pair with the same name on both sides gets it replaced, "
+        "consistently, by a name from a large varied list, anew each epoch (0 = off; teaches copying names)",
+        low=0.0, high=1.0)
+    number_augmentation: float = option(0.0, "probability that a training pair with the same digit string on both "
+        "sides gets it replaced, consistently, by a random number of as many digits, anew each epoch (0 = off; "
+        "teaches copying numbers)", low=0.0, high=1.0)
+    subword_sampling: float = option(
+        0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
+        "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
     seed: int = option(1, "seed of weights, shuffling and dropout")
     threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
 
@@ -137,7 +156,9 @@ class DecodeConfig:
     """Search settings used by validation, `s2s eval` and `s2s translate`."""
 
     beam_size: int = option(5, "beam size (1 = greedy)", low=1)
-    length_penalty: float = option(0.6, "GNMT length penalty alpha (0 = none)", low=0.0)
+    length_penalty: float = option(1.0, "length penalty exponent alpha (0 = none)", low=0.0)
+    length_penalty_kind: Literal["gnmt", "length"] = option(
+        "length", "divide a hypothesis' log-probability by ((5 + length) / 6) ** alpha (GNMT) or by length ** alpha")
     max_len_ratio: float = option(1.5, "longest output = ratio * source length + offset", low=0.0)
     max_len_offset: int = option(10, "see max_len_ratio", low=0)
     max_repeats: int = option(
@@ -167,7 +188,11 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": 
 # Keys that earlier versions had: the configs stored in their checkpoints still hold them.
 RETIRED_KEYS: dict[str, str] = {
     "decode.n_best": "it was never used; ask for n-best lists with `s2s translate --n-best K`",
+    "train.cosine_steps": "it is now train.decay_steps (for the linear and cosine schedules)",
 }
+# Keys added later whose default is not what checkpoints made before them did: a stored config
+# without the key gets this value, so an old model loads and behaves exactly as it was trained.
+STORED_DEFAULTS: dict[str, Any] = {"model.attention_scale": False}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +279,8 @@ def _build_section(cls: type, values: Any, section: str, where: str,
             raise UserError(f"{key_where}: unknown key '{key}' in section '{section}'"
                             f"{_suggest(str(key), list(fields))}")
         kwargs[key] = _check_value(key_where, f"{section}.{key}", value, fields[key], hints[key])
+    if stored:  # keys the checkpoint predates: what it was trained with
+        kwargs.update({k: STORED_DEFAULTS[f"{section}.{k}"] for k in fields if k not in kwargs and f"{section}.{k}" in STORED_DEFAULTS})
     return cls(**kwargs)
 
 

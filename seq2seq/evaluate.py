@@ -15,10 +15,10 @@ from seq2seq.checkpoint import resolve_model
 from seq2seq.data.manifest import check_prepared
 from seq2seq.errors import UserError
 from seq2seq.files import check_output, read_lines, write_lines
-from seq2seq.metrics import bleu_by_length, full_scores
+from seq2seq.metrics import bleu_by_length, copy_rate, full_scores
 
 
-def _eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> tuple[Path, Path, str]:
+def eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> tuple[Path, Path, str]:
     """(source file, reference file, name of the test set) for `s2s eval`."""
     if (src is None) != (ref is None):
         raise UserError("--src and --ref go together: give both files, or neither to use --split")
@@ -44,6 +44,18 @@ def _eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> 
     return src_path, ref_path, f"{split} split"
 
 
+def read_test_set(src_path: Path, ref_path: Path) -> tuple[list[str], list[str]]:
+    """The source and reference lines, checked to be line-aligned and not empty."""
+    sources = read_lines(src_path, "source file")
+    references = read_lines(ref_path, "reference file")
+    if len(sources) != len(references):
+        raise UserError(f"{src_path} has {len(sources)} lines but {ref_path} has "
+                        f"{len(references)}; source and reference must be line-aligned")
+    if not sources:
+        raise UserError(f"{src_path} is empty: nothing to evaluate")
+    return sources, references
+
+
 def _by_length_plot_path(output: Path | None, run_dir: Path, set_name: str) -> Path:
     if output is not None:
         return output.with_name(f"{output.stem}.bleu_by_length.png")
@@ -52,24 +64,21 @@ def _by_length_plot_path(output: Path | None, run_dir: Path, set_name: str) -> P
 
 
 def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: Path | None,
-                     beam: int | None, batch_tokens: int | None, max_repeats: int | None, json_output: bool,
-                     by_length: bool, output: Path | None) -> None:
+                     beam: int | None, batch_tokens: int | None, max_repeats: int | None,
+                     length_penalty: float | None = None, length_penalty_kind: str | None = None, json_output: bool,
+                     by_length: bool, output: Path | None, expect: Path | None = None) -> None:
     """`s2s eval`: translate a test set, score it, print (or print JSON), keep what was asked."""
     from seq2seq.allocator import keep_large_tensors_on_the_heap
     from seq2seq.loading import open_translator
 
-    translator = open_translator(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats)
+    translator = open_translator(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats,
+                                 length_penalty=length_penalty, length_penalty_kind=length_penalty_kind)
     keep_large_tensors_on_the_heap()
-    src_path, ref_path, set_name = _eval_files(translator.config, split, src, ref)
-    sources = read_lines(src_path, "source file")
-    references = read_lines(ref_path, "reference file")
-    if len(sources) != len(references):
-        raise UserError(f"{src_path} has {len(sources)} lines but {ref_path} has "
-                        f"{len(references)}; source and reference must be line-aligned")
-    if not sources:
-        raise UserError(f"{src_path} is empty: nothing to evaluate")
+    src_path, ref_path, set_name = eval_files(translator.config, split, src, ref)
+    sources, references = read_test_set(src_path, ref_path)
+    expected = read_expect(expect, src_path, len(sources)) if expect is not None else None  # --expect
     # Outputs are checked before the (long) translation, so no work is lost to a bad path.
-    inputs = [src_path, ref_path, translator.path]
+    inputs = [src_path, ref_path, translator.path] + ([expect] if expect is not None else [])
     if output is not None:
         check_output(output, inputs, "hypotheses file")
     plot_path = _by_length_plot_path(output, translator.path.parent, set_name) if by_length else None
@@ -99,6 +108,9 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
         "sentences_per_second": round(len(sources) / max(seconds, 1e-9), 2),
         "seconds_per_sentence": round(seconds / len(sources), 5),
     }
+    if expected is not None:
+        report["copy_rate"] = (copy := copy_rate(hypotheses, expected))["copy_rate"]
+        report["copy"] = {"expect": str(expect), **{k: v for k, v in copy.items() if k != "copy_rate"}}
     if output is not None:
         report["output"] = str(output)
     if plot_path is not None:
@@ -120,6 +132,10 @@ def _print_report(report: dict[str, Any], scores: dict[str, Any], set_name: str)
           f"{report['seconds']:.1f} s, {report['sentences_per_second']:.1f} sentences/s")
     for key in ("bleu", "chrf", "ter"):
         print(f"{scores[key]['text']}\n    signature: {scores[key]['signature']}")
+    if "copy" in report:
+        copy, rate = report["copy"], report["copy_rate"]
+        print(f"copy rate: {'-' if rate is None else f'{rate:.1f}%'} ({copy['copied']} of {copy['sentences']} "
+              f"sentences with expected tokens; {copy['tokens_copied']} of {copy['tokens']} tokens) from {copy['expect']}")
     if "by_length" in report:
         print("BLEU by source length (words):")
         for row in report["by_length"]:
@@ -128,3 +144,12 @@ def _print_report(report: dict[str, Any], scores: dict[str, Any], set_name: str)
         print(f"plot: {report['by_length_plot']}")
     if "output" in report:
         print(f"hypotheses: {report['output']}")
+
+
+def read_expect(path: Path, src_path: Path, n_sources: int) -> list[list[str]]:
+    """--expect FILE: per source line, the space-separated tokens its output must contain verbatim."""
+    lines = read_lines(path, "expect file")
+    if len(lines) != n_sources:
+        raise UserError(f"{path} has {len(lines)} lines but {src_path} has {n_sources}; the --expect file "
+                        "needs one line per source sentence (an empty line: nothing expected)")
+    return [line.split() for line in lines]

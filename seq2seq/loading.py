@@ -16,6 +16,8 @@ def open_translator(path: str | Path, **options: Any) -> TextTranslator:
     `s2s export` wrote (options: beam, batch_tokens, length_penalty, and for s2s models the
     others of `Translator.load`)."""
     if is_exported(Path(path)):
+        if options.get("length_penalty_kind") == "length":  # what CTranslate2 does anyway
+            options = {**options, "length_penalty_kind": None}
         taken = ("beam", "batch_tokens", "length_penalty")
         unsupported = [key for key, value in options.items() if value is not None and key not in taken]
         if unsupported:

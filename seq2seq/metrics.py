@@ -5,6 +5,7 @@ Used by `s2s eval` and by validation during training, so both score the same way
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from seq2seq.errors import UserError
@@ -60,3 +61,33 @@ def bleu_by_length(sources: list[str], hypotheses: list[str],
                                                    [[references[i] for i in members]]).score), 4)
         rows.append({"bucket": label, "sentences": len(members), "bleu": bleu})
     return rows
+
+
+def contains_word(text: str, token: str) -> bool:
+    """Whether `token` occurs in `text` verbatim as a whole word: not inside a longer word or
+    number ("Ann" is not in "Annual", "25" not in "1925"); punctuation around it is fine."""
+    return re.search(rf"(?<!\w){re.escape(token)}(?!\w)", text) is not None
+
+
+def copy_rate(hypotheses: Sequence[str], expected: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """How many outputs hold every token expected of them (names, numbers) verbatim.
+
+    expected[i]: the tokens sentence i's output must contain (none: the sentence is not counted).
+    Returns {"copy_rate": percent of the counted sentences or None, "copied": k, "sentences": n,
+    "tokens_copied", "tokens", "missed": 1-based line numbers of the first 20 misses}.
+    """
+    _check_same_length(hypotheses, expected)
+    counted = copied = tokens = tokens_copied = 0
+    missed: list[int] = []
+    for line, (hypothesis, wanted) in enumerate(zip(hypotheses, expected), 1):
+        if not wanted:
+            continue
+        found = sum(contains_word(hypothesis, token) for token in wanted)
+        counted, tokens, tokens_copied = counted + 1, tokens + len(wanted), tokens_copied + found
+        if found == len(wanted):
+            copied += 1
+        elif len(missed) < 20:
+            missed.append(line)
+    rate = round(100 * copied / counted, 2) if counted else None
+    return {"copy_rate": rate, "copied": copied, "sentences": counted, "tokens_copied": tokens_copied,
+            "tokens": tokens, "missed": missed}

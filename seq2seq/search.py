@@ -13,24 +13,28 @@ Conventions (see `seq2seq.special_tokens`):
 * a hypothesis ends with EOS; the token lists returned here hold neither BOS nor EOS;
 * `max_lengths[i]` is the largest number of tokens (EOS not counted) sentence i may get: at
   step `max_lengths[i] + 1` only EOS is allowed;
-* scores are sums of log-probabilities divided by the GNMT length penalty
-  lp(Y) = ((5 + |Y|) / 6) ** alpha (Wu et al., 2016), |Y| counting the EOS.
+* scores are sums of log-probabilities divided by a length penalty lp(|Y|), |Y| counting the
+  EOS: GNMT's ((5 + |Y|) / 6) ** alpha (Wu et al., 2016) or plain length normalisation
+  |Y| ** alpha (alpha 1: the average log-probability per token; CTranslate2's rule);
+* no hypothesis ends before `min_length` tokens: a model that gives the empty output (EOS
+  first) a high probability would otherwise win every long sentence with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from seq2seq.models.base import Seq2SeqModel
+from seq2seq.repetition import repeating
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 NEG_INF = float("-inf")
-MAX_REPEAT_UNIT = 4  # longest run of tokens that SearchOptions.max_repeats looks for
+PenaltyKind = Literal["gnmt", "length"]
 
 
 @dataclass
@@ -38,7 +42,7 @@ class Hypothesis:
     """One output of the search for one source sentence."""
 
     tokens: list[int]  # target piece ids, without BOS and EOS
-    score: float  # log P(tokens + EOS | source) / length penalty
+    score: float  # log P(tokens + EOS | source) / lp(len(tokens) + 1)
     # encoder-decoder attention of every output step, EOS included:
     # (len(tokens) + 1, layers, heads, src_len), or None (not asked for, or no attention)
     attention: Tensor | None = None
@@ -49,7 +53,9 @@ class SearchOptions:
     """How to search: greedy when beam_size is 1, beam search otherwise."""
 
     beam_size: int = 1
-    alpha: float = 0.0  # GNMT length penalty exponent (0 = plain sum of log-probabilities)
+    alpha: float = 0.0  # length penalty exponent (0 = plain sum of log-probabilities)
+    penalty: PenaltyKind = "gnmt"  # ((5 + |Y|) / 6) ** alpha, or |Y| ** alpha
+    min_length: int = 1  # tokens before the EOS may come (the output is never empty)
     n_best: int = 1  # hypotheses returned per sentence (at most beam_size)
     need_attention: bool = False  # keep the encoder-decoder attention of every step
     # A hypothesis that repeats itself (see `repeating`) must end there (0: never): stops
@@ -68,7 +74,8 @@ def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
     max_lengths: (batch,) or an int, tokens allowed before the EOS.
     """
-    limits = {"max_repeats": options.max_repeats, "cut_at_max_len": options.cut_at_max_len}
+    limits = {"max_repeats": options.max_repeats, "cut_at_max_len": options.cut_at_max_len,
+              "penalty": options.penalty, "min_length": options.min_length}
     if options.beam_size == 1:
         found = greedy_decode(model, src_tokens, src_lengths, max_lengths, alpha=options.alpha,
                               need_attention=options.need_attention, **limits)
@@ -77,8 +84,10 @@ def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                        n_best=options.n_best, need_attention=options.need_attention, **limits)
 
 
-def length_penalty(length: int, alpha: float) -> float:
-    """GNMT length penalty ((5 + length) / 6) ** alpha; 1 when alpha is 0."""
+def length_penalty(length: int | Tensor, alpha: float, kind: PenaltyKind = "gnmt") -> float | Tensor:
+    """lp(length): GNMT's ((5 + length) / 6) ** alpha, or length ** alpha; 1 when alpha is 0."""
+    if kind == "length":
+        return length ** alpha
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -111,36 +120,10 @@ def _force_eos_(log_probs: Tensor, forced: Tensor, free: Tensor | None = None) -
         log_probs[free.nonzero().squeeze(1), EOS_ID] = 0.0
 
 
-def repeating(history: Tensor, max_repeats: int) -> Tensor:
-    """(rows,) bool: the row's last tokens repeat themselves (always False when max_repeats is 0).
-
-    Either one token, or one run of up to MAX_REPEAT_UNIT tokens, repeated `max_repeats` times in
-    a row ("house house house ..."); or the last MAX_REPEAT_UNIT x max_repeats tokens drawn from
-    at most MAX_REPEAT_UNIT distinct ones (the variations beam search finds: "house house home
-    house house ..."), looked for once the newest token repeats one of the few before it.
-    history: (rows, length) long, the tokens so far.
-    """
-    rows, length = history.shape
-    found = torch.zeros(rows, dtype=torch.bool, device=history.device)
-    if max_repeats < 1 or length < max_repeats:
-        return found
-    # A repeat ends with a token that stands among the few before it: on most steps of an
-    # ordinary translation none does, and this one test is all the step pays.
-    recent = history[:, -(MAX_REPEAT_UNIT + 1):]
-    if not bool((recent[:, -1:] == recent[:, :-1]).any()):
-        return found
-    for unit in range(1, MAX_REPEAT_UNIT + 1):
-        span = unit * max_repeats
-        if span > length:
-            break
-        tail = history[:, length - span:].reshape(rows, max_repeats, unit)
-        found |= (tail == tail[:, -1:]).all(dim=2).all(dim=1)
-    window = MAX_REPEAT_UNIT * max_repeats
-    if length >= window:
-        ordered = history[:, length - window:].sort(dim=1).values
-        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(dim=1)
-        found |= distinct <= MAX_REPEAT_UNIT
-    return found
+def _ban_eos_(log_probs: Tensor, step: int, min_length: int, at_limit: Tensor) -> None:
+    """In place: before min_length tokens EOS is not an output, except where the length limit ends the row."""
+    if step <= min_length:
+        log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(~at_limit, NEG_INF)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +133,8 @@ def repeating(history: Tensor, max_repeats: int) -> Tensor:
 @torch.inference_mode()
 def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                   max_lengths: Tensor | Sequence[int] | int, *, alpha: float = 0.0, need_attention: bool = False,
-                  max_repeats: int = 0, cut_at_max_len: bool = False) -> list[Hypothesis]:
+                  max_repeats: int = 0, cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
+                  min_length: int = 0) -> list[Hypothesis]:
     """Pick the most probable token at every step, for a whole batch at once.
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -158,7 +142,7 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     Returns one Hypothesis per sentence (score with length penalty `alpha`; attention
     (tgt_len + 1, layers, heads, src_len) when need_attention and the model has attention).
     Finished sentences leave the batch; decoding stops when every sentence is finished.
-    max_repeats and cut_at_max_len: see SearchOptions.
+    max_repeats, cut_at_max_len, penalty and min_length: see SearchOptions.
     """
     batch = src_tokens.size(0)
     device = src_tokens.device
@@ -178,8 +162,9 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         step += 1
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
         log_probs = _log_probs(logits)  # (active, vocab)
-        best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
         at_limit = step > max_len
+        _ban_eos_(log_probs, step, min_length, at_limit)
+        best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
         over = (at_limit | repeating(history, max_repeats)) if max_repeats else at_limit  # only EOS allowed now
         if bool(over.any()):
             tokens = tokens.masked_fill(over, EOS_ID)
@@ -194,7 +179,7 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         ended = tokens == EOS_ID
         if bool(ended.any()):
             rows = ended.nonzero().squeeze(1)
-            scores = (log_prob_sums[rows] / length_penalty(step, alpha)).tolist()
+            scores = (log_prob_sums[rows] / length_penalty(step, alpha, penalty)).tolist()
             for row, sentence, token_list, score in zip(
                     rows.tolist(), sentence_ids[rows].tolist(), history[rows].tolist(), scores):
                 attention = None
@@ -300,7 +285,7 @@ class _Beams:
         self.scores, self.width = scores, scores.size(1)
         return order, tokens.view(-1)
 
-    def reachable(self, live_scores: Tensor, alpha: float, beam: int, penalty: float) -> Tensor:
+    def reachable(self, live_scores: Tensor, alpha: float, beam: int, penalty: float, kind: PenaltyKind) -> Tensor:
         """(active,) the best penalised score a live hypothesis (log-prob `live_scores`) can reach.
 
         Further tokens only lower a log-probability; with alpha > 0 the penalty may still grow up
@@ -308,7 +293,7 @@ class _Beams:
         best). A beam of one keeps no alternatives: it stops like greedy search.
         """
         if alpha > 0 and beam > 1:
-            return live_scores / ((5.0 + self.max_len.float() + 1.0) / 6.0) ** alpha
+            return live_scores / length_penalty(self.max_len.float() + 1.0, alpha, kind)
         return live_scores / penalty
 
 
@@ -333,8 +318,9 @@ def _next_hypotheses(top: _Candidates, beam: int) -> _Candidates:
 def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                 max_lengths: Tensor | Sequence[int] | int, beam_size: int, *, alpha: float = 0.0,
                 n_best: int = 1, need_attention: bool = False, max_repeats: int = 0,
-                cut_at_max_len: bool = False) -> list[list[Hypothesis]]:
-    """Batched beam search with the GNMT length penalty.
+                cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
+                min_length: int = 0) -> list[list[Hypothesis]]:
+    """Batched beam search with a length penalty (see the module docstring).
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
     max_lengths: (batch,) or an int, tokens allowed before the EOS.
@@ -373,6 +359,7 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         log_probs = _log_probs(logits)  # (active * width, vocab)
         over = step > beams.max_len  # (active,) sentences that may only end now
         at_limit = over.repeat_interleave(beams.width)  # (active * width,)
+        _ban_eos_(log_probs, step, min_length, at_limit)
         forced = (at_limit | repeating(beams.history, max_repeats)) if max_repeats else at_limit
         if bool(forced.any()):
             _force_eos_(log_probs, forced, at_limit if cut_at_max_len else None)
@@ -381,11 +368,11 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
             beams.attention = attn if beams.attention is None else torch.cat([beams.attention, attn], dim=1)
 
         top = beams.candidates(log_probs, beam_size)
-        penalty = length_penalty(step, alpha)
-        beams.finish(top, beam_size, penalty, n_best, src_lengths, finished)
+        lp = length_penalty(step, alpha, penalty)
+        beams.finish(top, beam_size, lp, n_best, src_lengths, finished)
         live = _next_hypotheses(top, beam_size)
         # Done: the n_best finished beat the best score a live hypothesis can still reach.
-        done = over | (beams.nth_best >= beams.reachable(live.scores[:, 0], alpha, beam_size, penalty))
+        done = over | (beams.nth_best >= beams.reachable(live.scores[:, 0], alpha, beam_size, lp, penalty))
         if bool(done.all()):
             break
         order, prev_tokens = beams.advance(live, done)

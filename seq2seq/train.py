@@ -17,8 +17,8 @@ on --resume (resume.py), progress lines and metrics.csv (progress.py), the epoch
 An update's loss is the label-smoothed cross-entropy summed over its batches and divided by its
 number of non-padding target tokens (see `seq2seq/training/distributed.py` for several processes).
 Resuming is exact: a run killed and resumed ends with the same weights as one never stopped,
-because the epoch's batch order is a function of (seed, epoch) and last.pt holds the position in
-it, the optimiser and schedule state and every random generator's state.
+because the epoch's batch order (and, with augmentation, its corpus) is a function of (seed, epoch)
+and last.pt holds the position in it, the optimiser and schedule state and every random generator's state.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import dataclasses
 import math
 import random
 import resource
-import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -38,20 +37,22 @@ from torch import Tensor
 
 from seq2seq.allocator import return_large_blocks_to_the_os
 from seq2seq.checkpoint import RUNS_ROOT, keep_weights, make_payload, save_checkpoint
-from seq2seq.config import Config, TrainConfig
-from seq2seq.data.batching import ParallelCorpus, collate, encode_split
+from seq2seq.config import Config
+from seq2seq.data.augment import TrainCorpus
+from seq2seq.data.batching import collate
 from seq2seq.data.manifest import check_prepared
 from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.errors import UserError
-from seq2seq.files import atomic_write
 from seq2seq.models import Seq2SeqModel, build_model, describe_model
 from seq2seq.training.distributed import Distributed, init_distributed
+from seq2seq.training.ema import EMA, averaged
 from seq2seq.training.epochs import EpochBatches
 from seq2seq.training.loss import projected_cross_entropy
+from seq2seq.training.optimizer import make_optimizer
 from seq2seq.training.progress import Progress, budget_text, format_bleu
 from seq2seq.training.resume import load_resumable, restore_rng, rng_state
-from seq2seq.training.run_dir import MetricsCSV, RunLog, prepare_run_dir
-from seq2seq.training.schedule import LRSchedule
+from seq2seq.training.run_dir import MetricsCSV, RunLog, copy_snapshot, plot_curves, prepare_run_dir
+from seq2seq.training.schedule import LRSchedule, check_schedule
 from seq2seq.training.state import TrainState
 from seq2seq.training.stopping import Clock, StopRequest, UpdateSignals, check_stopping, out_of_time, stop_reason
 from seq2seq.training.validation import DevScores, DevSet, load_dev_set, validate
@@ -61,6 +62,7 @@ def train_command(config: Config, *, run_dir: Path | None = None, resume: bool =
                   force: bool = False, quiet: bool = False) -> None:
     """`s2s train`: train `config` into `run_dir` (default runs/<name>), or continue it (--resume)."""
     check_stopping(config.train)
+    check_schedule(config.train)
     return_large_blocks_to_the_os()
     dist = init_distributed()
     try:
@@ -90,7 +92,9 @@ class Trainer:
         data_warning = check_prepared(config)  # refuses data prepared with other settings
         self.src_tok, self.tgt_tok = load_tokenizers(data_dir, config.data.joint_vocab)
         self.raw_model = self._new_model()  # what is saved and validated
-        self.train_data, n_dropped = self._load_train_data(data_dir)
+        # The training pairs (train.name_augmentation, train.subword_sampling: each epoch's re-made)
+        self.corpus = TrainCorpus(data_dir, self.src_tok, self.tgt_tok, config, self.raw_model.max_positions)
+        self.train_data, n_dropped = self.corpus.base, self.corpus.n_dropped
         self.data_signature = [len(self.train_data), int(self.train_data.src.lengths.sum()),
                                int(self.train_data.tgt.lengths.sum())]
         # Rank 0 reads the dev set and last.pt, checks them, prepares the run directory.
@@ -106,17 +110,21 @@ class Trainer:
                 self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = make_optimizer(self.raw_model, train)
         self.schedule = LRSchedule(train, config.model.d_model)
+        # train.ema_decay: the moving average of the weights, kept by rank 0 (it alone validates and saves)
+        self.ema = EMA(self.raw_model, train.ema_decay) if train.ema_decay and dist.is_main else None
         self.state = TrainState()
         self.last_saved_step: int | None = None
         if payload is not None:
             self.optimizer.load_state_dict(payload["optimizer"])
             self.schedule.load_state_dict(payload["schedule"])
+            if self.ema is not None:
+                self.ema.load_state_dict(payload["ema"])
             self.state = TrainState(**payload["train_state"])
             self.last_saved_step = self.state.step
             restore_rng(payload["rng"], dist.rank, dist.world_size, train.seed, self.state.step, self.device)
 
         self.group_size = train.accumulate * dist.world_size  # batches per update
-        self.epoch_batches = EpochBatches(self.train_data, train, self.group_size, dist.world_size, self.log)
+        self.epoch_batches = EpochBatches(self.corpus, train, self.group_size, dist.world_size, self.log)
         self.metrics = MetricsCSV(run_dir / "metrics.csv", resume_step=self.state.step if payload else None) \
             if dist.is_main else None
         self.progress = Progress(self.log, self.metrics, train, self.group_size)
@@ -139,20 +147,6 @@ class Trainer:
                             self.config.data.joint_vocab)
         torch.manual_seed(seed + self.dist.rank)  # each process draws its own dropout masks
         return model
-
-    def _load_train_data(self, data_dir: Path) -> tuple[ParallelCorpus, int]:
-        """The encoded training set, without pairs too long for the model; and how many were dropped."""
-        corpus = encode_split(data_dir, "train", self.src_tok, self.tgt_tok)
-        if len(corpus) == 0:
-            raise UserError(f"{data_dir}/train.src: no training sentence pairs")
-        limit = self.raw_model.max_positions
-        if limit is None:
-            return corpus, 0
-        fits = (corpus.src_sizes <= limit) & (corpus.tgt_sizes <= limit)
-        n_dropped = len(corpus) - int(fits.sum())
-        if n_dropped == len(corpus):
-            raise UserError(f"{data_dir}/train.*: every pair is longer than model.max_positions ({limit}) pieces")
-        return (corpus.select(torch.nonzero(fits).squeeze(1)) if n_dropped else corpus), n_dropped
 
     def _open_run_dir(self, data_dir: Path, *, resume: bool, force: bool) -> tuple[dict[str, Any] | None, DevSet]:
         """(rank 0) The checked checkpoint to continue (on --resume) and the dev set; then the run
@@ -256,16 +250,13 @@ class Trainer:
         """One optimiser update over `group` (this process takes every world_size-th batch)."""
         started = time.monotonic()
         train, state = self.config.train, self.state
-        lr = self.schedule.lr(state.step + 1)
-        for param_group in self.optimizer.param_groups:
-            param_group["lr"] = lr
         self.model.train()
         mine = group[self.dist.rank::self.dist.world_size]
         # Sum of losses / tokens of the whole update; x world_size undoes DDP's averaging.
         scale = self.dist.world_size / group_tokens
         loss_sum = 0.0
         for i, indices in enumerate(mine):
-            batch = collate(self.train_data, indices).to(self.device)
+            batch = collate(self.epoch_batches.data, indices).to(self.device)
             # DDP: all-reduce gradients only after the last batch of the update.
             sync = i == len(mine) - 1 or not self.dist.enabled
             with nullcontext() if sync else self.model.no_sync():
@@ -276,9 +267,12 @@ class Trainer:
                 scaled_loss.backward()
             loss_sum += scaled_loss.item() / scale
         snapshot_due = not self.state.snapshot_taken and self._out_of_time(train.snapshot_minutes)
-        loss_sum, interrupted, time_up, snapshot_due = self.dist.sum(
-            [loss_sum, float(self.stop_request.signal_name is not None), float(self._out_of_time(train.max_minutes)),
+        loss_sum, interrupted, clock_s, snapshot_due = self.dist.sum(
+            [loss_sum, float(self.stop_request.signal_name is not None), self.elapsed() + state.last_validation_s,
              float(snapshot_due)])
+        clock_s /= self.dist.world_size  # the processes' mean: one learning rate and one stop for all
+        for param_group in self.optimizer.param_groups:
+            param_group["lr"] = self.schedule.lr(state.step + 1, clock_s)
 
         params = [p for p in self.raw_model.parameters() if p.grad is not None]
         if train.clip_norm > 0:
@@ -292,12 +286,14 @@ class Trainer:
         # Keep the gradient buffers: allocated once, they do not fragment the heap between the
         # batches of an accumulated update (~100 MB less peak RSS at batch_tokens 2000, accumulate 2).
         self.optimizer.zero_grad(set_to_none=False)
+        if self.ema is not None:
+            self.ema.update()
 
         state.tokens_seen += group_tokens
         state.window_loss += loss_sum
         state.window_tokens += group_tokens
         state.window_train_s += time.monotonic() - started
-        return UpdateSignals(interrupted > 0, time_up > 0, snapshot_due > 0)
+        return UpdateSignals(interrupted > 0, out_of_time(clock_s, 0.0, train.max_minutes), snapshot_due > 0)
 
     def stop_reason(self, interrupted: bool, out_of_time: bool) -> str | None:
         return stop_reason(self.config.train, self.state, interrupted=interrupted, out_of_time=out_of_time)
@@ -325,7 +321,7 @@ class Trainer:
                       f"dev BLEU {format_bleu(state.best_bleu)} at step {state.best_step} "
                       f"({self.run_dir / 'best.pt'}); peak memory {peak_mb:,.0f} MB")
         if self.dist.is_main:
-            self._plot()
+            plot_curves(self.run_dir, self.log)
 
     # -----------------------------------------------------------------------------------------
     # Validation and checkpoints
@@ -336,7 +332,7 @@ class Trainer:
         scores: DevScores | None = None
         if self.dist.is_main:
             # Validation must not move the random streams, or resumed runs would drift.
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), averaged(self.ema):
                 scores = validate(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok, self.device)
         bleu = self.dist.broadcast(scores.bleu if scores is not None else None)
         improved = bleu > state.best_bleu
@@ -349,9 +345,10 @@ class Trainer:
             return
         state.elapsed_s = self.elapsed()
         if improved:  # saved before the log says so
-            payload = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="best",
-                                   step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
-            save_checkpoint(self.run_dir / "best.pt", payload)
+            with averaged(self.ema):
+                payload = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="best",
+                                       step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
+                save_checkpoint(self.run_dir / "best.pt", payload)
         self.progress.validation(state, scores, improved, self.optimizer.param_groups[0]["lr"],
                                  len(self.epoch_batches(state.epoch)[0]))
 
@@ -366,35 +363,15 @@ class Trainer:
             self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="last",
             train_state=dataclasses.asdict(self.state), optimizer=self.optimizer.state_dict(),
             schedule=self.schedule.state_dict(), rng=rng, world_size=self.dist.world_size,
-            data_signature=self.data_signature)
+            data_signature=self.data_signature, **({"ema": self.ema.state_dict()} if self.ema else {}))
         save_checkpoint(self.run_dir / "last.pt", payload)
-        if self.config.train.keep_last:  # weights only, for `s2s average`
-            weights = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="step", step=self.state.step)
-            keep_weights(self.run_dir, self.state.step, self.config.train.keep_last, weights)
+        if self.config.train.keep_last:  # weights only (the averaged ones with EMA), for `s2s average`
+            with averaged(self.ema):
+                weights = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="step", step=self.state.step)
+                keep_weights(self.run_dir, self.state.step, self.config.train.keep_last, weights)
 
     def save_snapshot(self) -> None:
-        """best-at-<m>min.pt: a copy of best.pt as a run with train.max_minutes=<m> would leave it."""
+        """best-at-<m>min.pt: a copy of best.pt (train.snapshot_minutes)."""
         self.state.snapshot_taken = True
-        if not self.dist.is_main:
-            return
-        minutes = self.config.train.snapshot_minutes
-        target = self.run_dir / f"best-at-{minutes:g}min.pt"
-        atomic_write(target, lambda tmp: shutil.copyfile(self.run_dir / "best.pt", tmp))
-        self.log.info(f"{minutes:g} minutes: copied best.pt (dev BLEU {format_bleu(self.state.best_bleu)} "
-                      f"at step {self.state.best_step}) to {target}")
-
-    def _plot(self) -> None:
-        """training_curves.png; a plotting problem never fails a finished training."""
-        try:
-            from seq2seq.plots import plot_training_curves
-
-            plot_training_curves(self.run_dir / "metrics.csv", self.run_dir / "training_curves.png")
-        except Exception as exc:  # noqa: BLE001 - plotting is a convenience
-            self.log.info(f"(training curves not plotted: {type(exc).__name__}: {exc})")
-
-
-def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW; the fused kernel (CPU and CUDA) is the fastest and as exact."""
-    kind = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
-    return kind(model.parameters(), lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
-                weight_decay=train.weight_decay, fused=True)
+        if self.dist.is_main:
+            copy_snapshot(self.run_dir, self.config.train.snapshot_minutes, self.state, self.log)

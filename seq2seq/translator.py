@@ -116,18 +116,22 @@ class Translator(TextTranslator):
     @classmethod
     def load(cls, path: str | Path, *, beam: int | None = None, length_penalty: float | None = None,
              batch_tokens: int | None = None, max_repeats: int | None = None,
-             device: str | torch.device | None = None) -> Translator:
+             length_penalty_kind: str | None = None, device: str | torch.device | None = None) -> Translator:
         """Load a run directory (its best.pt, else last.pt) or one checkpoint file.
 
-        beam, length_penalty, batch_tokens and max_repeats override the run's decode settings;
+        beam, length_penalty, length_penalty_kind, batch_tokens and max_repeats override the run's
+        decode settings;
         device is where the model runs ("cpu" by default, "cuda", "cuda:1", ...).
         """
         from seq2seq.checkpoint import load_for_inference
 
         loaded = load_for_inference(path)
         overrides = {key: value for key, value in (("beam_size", beam), ("length_penalty", length_penalty),
-                                                   ("batch_tokens", batch_tokens), ("max_repeats", max_repeats))
+                                                   ("batch_tokens", batch_tokens), ("max_repeats", max_repeats),
+                                                   ("length_penalty_kind", length_penalty_kind))
                      if value is not None}
+        if overrides.get("length_penalty_kind", "gnmt") not in ("gnmt", "length"):
+            raise UserError(f"length penalty kind {length_penalty_kind!r}: use gnmt or length")
         config = dataclasses.replace(loaded.config, decode=dataclasses.replace(loaded.config.decode, **overrides))
         model = loaded.model.to(_device(device))
         return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path)
@@ -149,6 +153,7 @@ class Translator(TextTranslator):
         settings = self.settings
         n_best = max(1, n_best)
         options = SearchOptions(beam_size=max(beam or settings.beam_size, n_best), alpha=settings.length_penalty,
+                                penalty=settings.length_penalty_kind,
                                 n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
                                 cut_at_max_len=max_len is not None)
         texts = [normalize_text(s, self.normalization, self.lowercase) for s in sentences]

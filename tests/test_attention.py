@@ -55,6 +55,30 @@ def test_luong_scores_follow_the_formulas() -> None:
     torch.testing.assert_close(general_weights[0, 0], torch.softmax(h_t[0, 0] @ w_a @ h_s[0].T, dim=0))
 
 
+def test_scaled_luong_scores_are_divided_by_the_square_root_of_the_width() -> None:
+    h_t, h_s = torch.randn(1, 1, 16) * 3, torch.randn(1, 5, 16) * 3
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    _, weights = DotProductAttention(16, "dot", scale=True)(h_t, h_s, mask)
+    torch.testing.assert_close(weights[0, 0], torch.softmax(h_s[0] @ h_t[0, 0] / 4.0, dim=0))
+    general = DotProductAttention(16, "general", scale=True)
+    _, weights = general(h_t, h_s, mask)
+    torch.testing.assert_close(weights[0, 0], torch.softmax(h_t[0, 0] @ general.key_proj.weight @ h_s[0].T / 4.0, dim=0))
+
+
+def test_rnn_attention_is_scaled_by_default_but_not_in_models_saved_before_the_key() -> None:
+    from seq2seq.config import config_from_dict
+    from seq2seq.models import build_model
+
+    new = config_from_dict({"data": {"path": "c.tsv"}, "model": {"type": "rnn", "hidden_size": 16, "embedding_dim": 16}})
+    assert new.model.attention_scale is True
+    assert build_model(new.model, 50, 50, True).decoder.attention.scale == pytest.approx(0.25)
+    old = config_from_dict({"data": {"path": "c.tsv"}, "model": {"type": "rnn", "hidden_size": 16, "embedding_dim": 16}}, stored=True)
+    assert old.model.attention_scale is False  # a checkpoint's config without the key
+    assert build_model(old.model, 50, 50, True).decoder.attention.scale is None
+    kept = config_from_dict({"data": {"path": "c.tsv"}, "model": {"type": "rnn", "attention_scale": True}}, stored=True)
+    assert kept.model.attention_scale is True
+
+
 @pytest.mark.parametrize("score", ["dot", "general"])
 def test_luong_one_step_equals_all_steps(score: str) -> None:
     attention = DotProductAttention(8, score)
@@ -221,3 +245,18 @@ def test_multi_head_memory_keys_values_computed_once_are_reused() -> None:
     for t in range(3):
         step, _ = mha.attend(mha.project_query(query[:, t : t + 1]), keys, values)
         torch.testing.assert_close(step, output[:, t : t + 1], atol=1e-6, rtol=1e-5)
+
+
+def test_an_rnn_run_saved_before_the_key_does_not_resume_with_scaled_attention() -> None:
+    from seq2seq.config import config_from_dict
+    from seq2seq.errors import UserError
+    from seq2seq.training.resume import check_resumable
+
+    config = config_from_dict({"data": {"path": "c.tsv"}, "model": {"type": "rnn"}})
+    stored = config.to_dict()
+    del stored["model"]["attention_scale"]  # as a last.pt of an earlier version holds it
+    payload = {"config": stored, "optimizer": {}, "train_state": {}, "path": "runs/old/last.pt"}
+    with pytest.raises(UserError, match="model.attention_scale"):
+        check_resumable(payload, config)
+    unscaled = config_from_dict({"data": {"path": "c.tsv"}, "model": {"type": "rnn", "attention_scale": False}})
+    check_resumable(payload, unscaled)  # the old behaviour, asked for: resumes

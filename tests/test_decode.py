@@ -433,3 +433,60 @@ def test_translate_sentences_end_to_end(reverser: Seq2SeqModel, capsys):
         reverser.cfg.max_positions = saved
     assert "truncated" in capsys.readouterr().err
     assert len(out[0].best.tokens) <= 15 and out[1].text == "6 5"
+
+
+# ---------------------------------------------------------------------------------------------
+# Length normalisation and the minimum length (issue 11: beam output was too short)
+
+
+def test_length_penalty_arithmetic():
+    assert length_penalty(7, 0.0) == 1.0 and length_penalty(7, 0.0, "length") == 1.0
+    assert length_penalty(7, 1.0) == pytest.approx(2.0)  # GNMT: (5 + 7) / 6
+    assert length_penalty(7, 0.6) == pytest.approx(2.0 ** 0.6)
+    assert length_penalty(7, 1.0, "length") == 7.0  # the mean log-probability per token
+    assert length_penalty(4, 1.5, "length") == pytest.approx(8.0)
+
+
+def brute_force_by_length(table: Tensor, max_len: int, alpha: float) -> list[tuple[float, list[int]]]:
+    """brute_force with plain length normalisation and no empty output (min_length 1)."""
+    found = [(score * length_penalty(len(tokens) + 1, alpha) / length_penalty(len(tokens) + 1, alpha, "length"),
+              tokens) for score, tokens in brute_force(table, max_len, alpha) if tokens]
+    return sorted(found, key=lambda item: -item[0])
+
+
+@pytest.mark.parametrize("seed,alpha", [(4, 0.6), (5, 1.0), (6, 1.5)])
+def test_wide_beam_is_exact_with_length_normalisation_and_a_minimum_length(seed: int, alpha: float):
+    generator = torch.Generator().manual_seed(seed)
+    table = torch.randn(7, 7, generator=generator) * 2
+    table[:, :EOS_ID] = -1e9
+    table[BOS_ID, EOS_ID] = 2.0  # the empty output is by far the likeliest: it must never come back
+    table = torch.log_softmax(table, dim=1)
+    expected = brute_force_by_length(table, 3, alpha)[:5]
+    src, lengths = pad([[A, EOS_ID], [B, C, EOS_ID]])
+    for hyps in beam_search(TableModel(table), src, lengths, 3, 40, alpha=alpha, n_best=5, penalty="length",
+                            min_length=1):
+        assert [h.tokens for h in hyps] == [tokens for _, tokens in expected]
+        assert [h.score for h in hyps] == pytest.approx([score for score, _ in expected], abs=1e-4)
+
+
+def test_the_output_is_never_empty_unless_the_length_limit_says_so():
+    # EOS first has probability 0.9: plain search returns the empty output, min_length 1 does not
+    table = markov_table(6, {BOS_ID: {EOS_ID: 0.9, A: 0.1}, A: {EOS_ID: 0.99}})
+    src, lengths = pad([[A, EOS_ID], [A, EOS_ID]])
+    assert [h.tokens for h in greedy_decode(TableModel(table), src, lengths, [5, 5])] == [[], []]
+    for options in (SearchOptions(beam_size=1), SearchOptions(beam_size=3, alpha=1.0, penalty="length")):
+        from seq2seq.search import search
+
+        found = search(TableModel(table), src, lengths, [5, 0], options)
+        assert [hyps[0].tokens for hyps in found] == [[A], []]  # a limit of 0 tokens still ends at once
+        assert math.isfinite(found[1][0].score)
+
+
+def test_length_normalisation_lengthens_beam_output_on_a_model_that_prefers_short_ones():
+    # "A EOS" beats "A A A A EOS" in total log-probability (log .9 + log .2 > log .9 + 3 log .8 +
+    # log .2) but not per token (-0.86 < -0.48)
+    table = markov_table(6, {BOS_ID: {A: 0.9}, A: {EOS_ID: 0.2, A: 0.8}})
+    src, lengths = pad([[A, EOS_ID]])
+    short = beam_search(TableModel(table), src, lengths, 4, 4, alpha=0.0, min_length=1)[0][0]
+    long = beam_search(TableModel(table), src, lengths, 4, 4, alpha=1.0, penalty="length", min_length=1)[0][0]
+    assert (len(short.tokens), len(long.tokens)) == (1, 4)

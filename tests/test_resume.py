@@ -37,20 +37,34 @@ run()
 """
 
 
-def resume_config(data_dir: Path):
-    return toy_config(data_dir, max_steps=MAX_STEPS, save_every=5, validate_every=20)
+# A schedule driven by the step budget, and the moving average of the weights, resume exactly too.
+BUDGET_CASES = {"linear": {"schedule": "linear", "min_lr": 0.0003},
+                "linear-ema": {"schedule": "linear", "min_lr": 0.0003, "ema_decay": 0.9}}
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
+def resume_config(data_dir: Path, **train):
+    return toy_config(data_dir, max_steps=MAX_STEPS, save_every=5, validate_every=20, **train)
+
+
+def make_setup(root: Path, **train) -> tuple[Path, Path, Path]:
     """(config file, data dir, run dir of the uninterrupted reference run)."""
-    root = tmp_path_factory.mktemp("resume")
     data_dir = make_toy_data(root / "data")
-    config = resume_config(data_dir)
+    config = resume_config(data_dir, **train)
     config_file = root / "toy.yaml"
     config_file.write_text(config.to_yaml(), encoding="utf-8")
     run_training(config, root / "reference")
     return config_file, data_dir, root / "reference"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
+    return make_setup(tmp_path_factory.mktemp("resume"))
+
+
+@pytest.fixture(scope="module", params=list(BUDGET_CASES))
+def budget_setup(request, tmp_path_factory) -> tuple[Path, Path, Path, dict]:
+    train = BUDGET_CASES[request.param]
+    return (*make_setup(tmp_path_factory.mktemp(f"resume-{request.param}"), **train), train)
 
 
 def start_slow_training(config_file: Path, run_dir: Path) -> subprocess.Popen:
@@ -108,3 +122,26 @@ def test_ctrl_c_saves_last_pt_and_resumes_to_the_same_weights(setup, tmp_path: P
 
     assert_same_weights(weights(run_dir / "last.pt"), weights(reference / "last.pt"))
     assert metrics_rows(run_dir) == metrics_rows(reference)
+
+
+def test_killed_run_with_a_linear_decay_and_ema_resumes_to_the_same_weights(budget_setup, tmp_path: Path) -> None:
+    config_file, data_dir, reference, train = budget_setup
+    run_dir = tmp_path / "run"
+    process = start_slow_training(config_file, run_dir)
+    wait_for_checkpoint(process, run_dir)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    killed = load_checkpoint(run_dir / "last.pt")
+    assert 0 < killed["train_state"]["step"] < MAX_STEPS, "the kill should land mid-way"
+    assert ("ema" in killed) == ("ema_decay" in train)
+
+    run_training(resume_config(data_dir, **train), run_dir, resume=True)
+
+    ours, theirs = load_checkpoint(run_dir / "last.pt"), load_checkpoint(reference / "last.pt")
+    assert_same_weights(ours["model_state"], theirs["model_state"])  # the trained weights
+    assert_same_weights(weights(run_dir / "best.pt"), weights(reference / "best.pt"))
+    assert metrics_rows(run_dir) == metrics_rows(reference)
+    assert float(metrics_rows(run_dir)[-1]["lr"]) == pytest.approx(0.0003)  # min_lr at max_steps
+    if "ema_decay" in train:  # the moving average too
+        assert ours["ema"]["updates"] == theirs["ema"]["updates"] == MAX_STEPS
+        assert_same_weights(ours["ema"]["averages"], theirs["ema"]["averages"])

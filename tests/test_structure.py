@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "seq2seq"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 COMMAND_MODULES = {"seq2seq.cli", "seq2seq.evaluate", "seq2seq.translate", "seq2seq.train", "seq2seq.__main__",
-                   "seq2seq.average", "seq2seq.serve"}
+                   "seq2seq.average", "seq2seq.serve", "seq2seq.sweep"}
 
 
 def name_of(path: Path) -> str:
@@ -51,6 +51,7 @@ def test_search_imports_only_torch_the_interface_and_special_tokens():
     imports = imported_modules(ast.parse((PACKAGE / "search.py").read_text(encoding="utf-8")))
     ours = {m for m in imports if m.startswith("seq2seq")}
     assert ours <= {"seq2seq.models.base", "seq2seq.models.base.Seq2SeqModel", "seq2seq.special_tokens",
+                    "seq2seq.repetition", "seq2seq.repetition.repeating",
                     "seq2seq.special_tokens.BOS_ID", "seq2seq.special_tokens.EOS_ID",
                     "seq2seq.special_tokens.PAD_ID"}, ours
 

@@ -305,13 +305,88 @@ def test_warmup_then_inverse_sqrt_and_noam_peak_at_lr() -> None:
     assert noam.lr(10) == pytest.approx(0.0001)
 
 
-def test_cosine_reaches_min_lr_and_needs_a_length() -> None:
-    schedule = make_schedule(lr=0.001, min_lr=0.0001, warmup_steps=10, schedule="cosine", max_steps=110)
-    assert schedule.lr(10) == pytest.approx(0.001)
-    assert schedule.lr(60) == pytest.approx(0.00055)
-    assert schedule.lr(110) == pytest.approx(0.0001) and schedule.lr(500) == pytest.approx(0.0001)
-    with pytest.raises(UserError, match="cosine_steps or train.max_steps"):
-        make_schedule(schedule="cosine", max_minutes=5)
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_linear_and_cosine_warm_up_then_reach_min_lr_exactly_at_the_step_budget(kind: str) -> None:
+    schedule = make_schedule(lr=0.001, min_lr=0.0001, warmup_steps=10, schedule=kind, max_steps=110)
+    assert [schedule.lr(s) for s in (1, 5, 10)] == pytest.approx([0.0001, 0.0005, 0.001])  # warm-up
+    assert schedule.lr(60) == pytest.approx(0.00055)  # half-way, for both shapes
+    quarter = 0.75 if kind == "linear" else 0.5 * (1 + math.cos(math.pi / 4))
+    assert schedule.lr(35) == pytest.approx(0.0001 + 0.0009 * quarter)
+    rates = [schedule.lr(s) for s in range(10, 200)]
+    assert all(a > b for a, b in zip(rates[:100], rates[1:101]))  # strictly down to the budget ...
+    assert schedule.lr(110) == 0.0001 and schedule.lr(500) == 0.0001  # ... where it is min_lr exactly
+    # train.decay_steps ends the decay before train.max_steps
+    early = make_schedule(lr=0.001, warmup_steps=10, schedule=kind, max_steps=110, decay_steps=60)
+    assert early.lr(35) == pytest.approx(0.0005) and early.lr(60) == 0.0  # half-way, then the floor
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_linear_and_cosine_reach_min_lr_exactly_when_the_time_budget_ends(kind: str) -> None:
+    schedule = make_schedule(lr=0.001, min_lr=0.0001, warmup_steps=10, schedule=kind, max_minutes=10)
+    assert schedule.lr(5, clock_s=400.0) == pytest.approx(0.0005)  # warm-up goes by steps
+    assert schedule.lr(10, clock_s=60.0) == pytest.approx(0.001)  # warm-up ended at 60 s ...
+    assert schedule.lr(12, clock_s=330.0) == pytest.approx(0.00055)  # ... so 330 s is half-way to 600 s
+    rates = [schedule.lr(13 + i, clock_s=60.0 + i) for i in range(540)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert schedule.lr(20, clock_s=599.9999) > 0.0001
+    assert schedule.lr(21, clock_s=600.0) == 0.0001  # the clock out_of_time stops on
+    # a resumed run continues the same decay: when warm-up ended is in last.pt
+    restored = make_schedule(lr=0.001, min_lr=0.0001, warmup_steps=10, schedule=kind, max_minutes=10)
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.lr(500, clock_s=330.0) == schedule.lr(500, clock_s=330.0) == pytest.approx(0.00055)
+    # with a step budget too, whichever ends first: progress = max(step fraction, time fraction)
+    both = make_schedule(lr=0.001, warmup_steps=0, schedule=kind, max_minutes=10, max_steps=100)
+    assert both.lr(1, clock_s=0.0) == pytest.approx(make_schedule(lr=0.001, warmup_steps=0, schedule=kind,
+                                                                  max_steps=100).lr(1))
+    assert both.lr(50, clock_s=450.0) == pytest.approx(make_schedule(lr=0.001, warmup_steps=0, schedule=kind,
+                                                                     max_steps=100).lr(75))
+    assert both.lr(100, clock_s=10.0) == 0.0 and both.lr(2, clock_s=600.0) == 0.0
+
+
+def test_a_budget_driven_schedule_needs_a_budget_and_refuses_a_clock_snapshot(toy_data: Path, tmp_path: Path) -> None:
+    for kind in ("linear", "cosine"):
+        with pytest.raises(UserError, match=f"schedule is {kind}.*set train.decay_steps, train.max_steps or "
+                                            "train.max_minutes"):
+            make_schedule(schedule=kind, max_epochs=3)
+        with pytest.raises(UserError, match="snapshot_minutes cannot be used with .*max_minutes"):
+            make_schedule(schedule=kind, max_minutes=30, snapshot_minutes=10)
+        make_schedule(schedule=kind, max_steps=100, snapshot_minutes=10)  # a step budget: allowed
+    make_schedule(schedule="inverse_sqrt", max_minutes=30, snapshot_minutes=10)
+    with pytest.raises(UserError, match=r"min_lr \(0.1\) is above train.lr"):
+        make_schedule(schedule="linear", max_steps=10, min_lr=0.1)
+    # refused before anything is written
+    with pytest.raises(UserError, match="schedule is linear"):
+        run_training(toy_config(toy_data, schedule="linear", max_steps=None, max_epochs=1), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cosine_steps_is_now_decay_steps() -> None:
+    with pytest.raises(UserError, match=r"train.cosine_steps is no longer a config key: it is now train.decay_steps"):
+        config_from_dict({"data": {"path": "c.tsv"}, "train": {"cosine_steps": 100}})
+    stored = config_from_dict({"data": {"path": "c.tsv"}, "train": {"cosine_steps": None}}, stored=True)
+    assert stored.train.decay_steps is None  # an old checkpoint's config still loads
+
+
+def test_a_linear_decay_over_max_minutes_ends_at_min_lr_when_the_run_stops(toy_data: Path, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    import seq2seq.train as train_module
+
+    # A clock on which each update takes 6 s (before its rate is chosen): the 30 s run out in update 5.
+    clock = {"s": 0.0}
+    update = train_module.Trainer.update
+
+    def six_second_update(self, *args):
+        clock["s"] += 6.0
+        return update(self, *args)
+
+    monkeypatch.setattr(train_module.Trainer, "update", six_second_update)
+    monkeypatch.setattr(train_module.Trainer, "elapsed", lambda self: clock["s"])
+    run_training(toy_config(toy_data, max_steps=None, max_minutes=0.5, schedule="linear", warmup_steps=2,
+                            min_lr=0.0003, validate_every=1000, log_every=1), tmp_path / "run")
+    rates = [float(r["lr"]) for r in metrics_rows(tmp_path / "run") if r["train_loss"]]
+    # warm-up by steps, the peak at 12 s, then a straight line from 12 s to min_lr at 30 s
+    assert rates == pytest.approx([0.0015, 0.003, 0.0021, 0.0012, 0.0003])
+    assert "stopped after step 5 (train.max_minutes=0.5)" in (tmp_path / "run" / "train.log").read_text()
 
 
 def test_plateau_and_constant() -> None:

@@ -330,3 +330,39 @@ def test_plots_write_pngs(tmp_path):
                         encoding="utf-8")
     curves = plot_training_curves(csv_path, tmp_path / "curves.png")
     assert curves.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_eval_sweep_scores_every_setting_like_plain_eval(run_dir, eval_files, tmp_path, monkeypatch, capsys):
+    src, ref = eval_files
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", run_dir, "--src", src, "--ref", ref, "--sweep",
+                             "--sweep-beams", "1,3", "--sweep-alphas", "0,1", "--sweep-kinds", "gnmt,length", "--json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    # greedy once (a penalty cannot change it), then beam 3 x 2 kinds x 2 alphas
+    assert [(r["beam"], r["length_penalty_kind"], r["length_penalty"]) for r in rows] == [
+        (1, "-", 0.0), (3, "gnmt", 0.0), (3, "gnmt", 1.0), (3, "length", 0.0), (3, "length", 1.0)]
+    assert rows[1]["bleu"] == rows[3]["bleu"]  # alpha 0: both kinds are the plain sum
+    for row in (rows[0], rows[4]):  # each row is what `s2s eval` with that setting scores
+        options = ["--beam", str(row["beam"])]
+        if row["beam"] > 1:
+            options += ["--length-penalty", "1", "--length-penalty-kind", "length"]
+        code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", run_dir, "--src", src, "--ref", ref,
+                                 "--json", *options)
+        assert code == 0, err
+        assert json.loads(out)["bleu"] == pytest.approx(row["bleu"], abs=0.01)
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", run_dir, "--src", src, "--ref", ref, "--sweep")
+    assert code == 0, err
+    assert "BP" in out and "best BLEU" in out and "--length-penalty" in out
+
+
+def test_eval_sweep_errors_are_one_line(run_dir, eval_files, monkeypatch, capsys):
+    src, ref = eval_files
+    base = ("eval", "--model", run_dir, "--sweep")
+    assert_one_line_error(run_cli(monkeypatch, capsys, *base), "--split dev")  # never tune on test
+    assert_one_line_error(run_cli(monkeypatch, capsys, *base, "--src", src, "--ref", ref, "--sweep-alphas", "x"),
+                          "--sweep-alphas")
+    assert_one_line_error(run_cli(monkeypatch, capsys, *base, "--src", src, "--ref", ref, "--sweep-kinds", "wu"),
+                          "gnmt")
+    assert_one_line_error(run_cli(monkeypatch, capsys, *base, "--src", src, "--ref", ref, "--beam", "3"), "--sweep")
+    assert_one_line_error(run_cli(monkeypatch, capsys, "eval", "--model", run_dir, "--src", src, "--ref", ref,
+                                  "--length-penalty-kind", "wu"), "gnmt or length")

@@ -56,6 +56,18 @@ class Tokenizer:
         """Encode many sentences at once (SentencePiece's C++ loop, several threads)."""
         return self._sp.encode(texts, out_type=int, num_threads=2)
 
+    def encode_sampled(self, texts: list[str], alpha: float, seed: int) -> list[list[int]]:
+        """Encode with subword regularisation: one segmentation sampled per sentence (BPE-dropout
+        with drop probability `alpha` for a BPE model, unigram sampling with smoothing `alpha`).
+
+        Reproducible: SentencePiece's generator is seeded with `seed` (it is global to the
+        process, and each batched call starts from the seed set last), and the call runs on one
+        thread, because with several threads which sentence draws which numbers is not fixed.
+        """
+        spm.set_random_generator_seed(seed)
+        return self._sp.encode(texts, out_type=int, enable_sampling=True, alpha=alpha, nbest_size=-1,
+                               num_threads=1)
+
     def decode(self, ids: Iterable[int]) -> str:
         """Piece ids -> detokenised text; special ids are dropped."""
         return self._sp.decode([i for i in ids if i > EOS_ID])

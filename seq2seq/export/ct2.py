@@ -84,8 +84,9 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
                                                        "lowercase": config.data.lowercase,
                                                        "src_lang": config.data.src_lang,
                                                        "tgt_lang": config.data.tgt_lang},
-                "decode": {k: getattr(config.decode, k) for k in ("beam_size", "length_penalty", "max_len_ratio",
-                                                                  "max_len_offset", "batch_tokens")}}
+                "decode": {k: getattr(config.decode, k) for k in (
+                    "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
+                    "batch_tokens")}}
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
         tmp.chmod(0o755)

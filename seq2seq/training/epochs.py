@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from seq2seq.config import TrainConfig
+from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.batching import ParallelCorpus, epoch_generator, make_batches, padding_ratio
 from seq2seq.errors import UserError
 from seq2seq.training.run_dir import RunLog
@@ -16,17 +17,22 @@ class EpochBatches:
 
     The list is trimmed to a multiple of group_size (accumulate x processes), so every update and
     every process gets the same number of batches (the few left over differ each epoch).
+
+    `source` is the corpus, or a TrainCorpus that makes each epoch's corpus (augmentation);
+    `data` is the corpus of the epoch whose batches were returned last (batches index it).
     """
 
-    def __init__(self, data: ParallelCorpus, train: TrainConfig, group_size: int, world_size: int,
-                 log: RunLog) -> None:
-        self.data, self.train, self.group_size, self.world_size, self.log = data, train, group_size, world_size, log
-        self._cache: tuple[int, list[Tensor], list[int]] | None = None
+    def __init__(self, source: ParallelCorpus | TrainCorpus, train: TrainConfig, group_size: int,
+                 world_size: int, log: RunLog) -> None:
+        self.source, self.train, self.group_size, self.world_size, self.log = source, train, group_size, world_size, log
+        self.data = source if isinstance(source, ParallelCorpus) else source.base
+        self._cache: tuple[int, list[Tensor], list[int], ParallelCorpus] | None = None
 
     def __call__(self, epoch: int) -> tuple[list[Tensor], list[int]]:
         if self._cache is not None and self._cache[0] == epoch:
+            self.data = self._cache[3]
             return self._cache[1], self._cache[2]
-        train, data = self.train, self.data
+        train, data = self.train, self._corpus(epoch)
         batches = make_batches(data.src_sizes, data.tgt_sizes, train.batch_tokens, train.bucket_pool,
                                epoch_generator(train.seed, epoch))
         usable = len(batches) // self.group_size * self.group_size
@@ -44,5 +50,16 @@ class EpochBatches:
                 f"{len(batches) // self.group_size:,} updates per epoch; padding "
                 f"{100 * padding_ratio(data.tgt_sizes, batches):.1f}% of target and "
                 f"{100 * padding_ratio(data.src_sizes, batches):.1f}% of source tokens")
-        self._cache = (epoch, batches, counts)
+        self._cache = (epoch, batches, counts, data)
+        self.data = data
         return batches, counts
+
+    def _corpus(self, epoch: int) -> ParallelCorpus:
+        if isinstance(self.source, ParallelCorpus):
+            return self.source
+        if self._cache is None and self.source.description:
+            self.log.info(self.source.description)
+        corpus = self.source(epoch)
+        if self.source.note:
+            self.log.info(self.source.note)
+        return corpus

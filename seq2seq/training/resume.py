@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from seq2seq.checkpoint import load_checkpoint
-from seq2seq.config import Config
+from seq2seq.config import STORED_DEFAULTS, Config
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 
@@ -49,6 +49,21 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any],
     return differences
 
 
+def with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the keys added since it was written at their defaults (off, for a new
+    feature), so a last.pt from before a new key resumes unless the config now turns it on; keys
+    whose default changed what a model does take their STORED_DEFAULTS value (the old behaviour)."""
+    defaults = Config().to_dict()
+    for name, value in STORED_DEFAULTS.items():  # what the checkpoint's model was made with
+        section, key = name.split(".")
+        defaults[section][key] = value
+    filled = dict(stored)
+    for section, values in stored.items():
+        if isinstance(values, dict) and isinstance(defaults.get(section), dict):
+            filled[section] = {**defaults[section], **values}
+    return filled
+
+
 def check_resumable(payload: dict[str, Any], config: Config, world_size: int = 1) -> None:
     """Refuse to resume `payload` under `config` if that would not continue the same training.
 
@@ -63,7 +78,7 @@ def check_resumable(payload: dict[str, Any], config: Config, world_size: int = 1
     stored_update = payload.get("world_size", 1) * payload["config"]["train"]["accumulate"]
     if stored_update == world_size * config.train.accumulate:
         allowed.add("train.accumulate")
-    differences = config_differences(payload["config"], config.to_dict(), allowed)
+    differences = config_differences(with_new_defaults(payload["config"]), config.to_dict(), allowed)
     if differences:
         shown = "; ".join(differences[:6]) + ("; ..." if len(differences) > 6 else "")
         raise UserError(f"{where} was trained with another config (checkpoint -> now: {shown}); "

@@ -6,6 +6,7 @@
         last.pt               full training state, written at every validation (and train.save_every)
         best.pt               the weights with the best dev BLEU so far (no optimizer state)
         step-<N>.pt           the weights at the last train.keep_last saves (for `s2s average`)
+                              (best.pt and step-<N>.pt: the moving average with train.ema_decay)
         train.log             everything printed, with time stamps
         metrics.csv           step, epoch, train_loss, dev_loss, dev_bleu, dev_chrf, lr, tokens_per_s, elapsed_s
         training_curves.png   plotted from metrics.csv at the end
@@ -29,6 +30,7 @@ from seq2seq.files import atomic_write
 from seq2seq.config import Config
 from seq2seq.data.tokenizer import spm_filenames
 from seq2seq.errors import UserError
+from seq2seq.training.state import TrainState
 
 ARTIFACTS = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
              "spm.model", "spm.src.model", "spm.tgt.model")
@@ -172,3 +174,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def plot_curves(run_dir: Path, log: RunLog) -> None:
+    """training_curves.png from metrics.csv; a plotting problem never fails a finished training."""
+    try:
+        from seq2seq.plots import plot_training_curves
+
+        plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
+    except Exception as exc:  # noqa: BLE001 - plotting is a convenience
+        log.info(f"(training curves not plotted: {type(exc).__name__}: {exc})")
+
+
+def copy_snapshot(run_dir: Path, minutes: float, state: TrainState, log: RunLog) -> None:
+    """best-at-<m>min.pt: a copy of best.pt as it stands after `minutes` of training (with a
+    schedule that does not depend on the budget, what a run with train.max_minutes=<m> would leave)."""
+    target = run_dir / f"best-at-{minutes:g}min.pt"
+    atomic_write(target, lambda tmp: shutil.copyfile(run_dir / "best.pt", tmp))
+    best = f"{state.best_bleu:.2f}" if state.best_bleu > float("-inf") else "n/a"
+    log.info(f"{minutes:g} minutes: copied best.pt (dev BLEU {best} at step {state.best_step}) to {target}")

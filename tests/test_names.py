@@ -1,0 +1,334 @@
+"""Names, numbers and rare words (issue 12): the name augmentation, subword sampling, the copy
+rate of `s2s eval --expect`, scripts/make_names_test.py, and exact resume with augmentation on."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import signal
+import unicodedata
+from pathlib import Path
+
+import pytest
+from test_resume import start_slow_training, wait_for_checkpoint
+from test_train import WORDS, assert_same_weights, run_training, toy_config, toy_pairs, weights
+from test_translate_eval import assert_one_line_error, make_checkpoint, run_cli
+
+from seq2seq.checkpoint import load_checkpoint
+from seq2seq.config import config_from_dict
+from seq2seq.data.augment import TrainCorpus
+from seq2seq.data.name_lists import augmentation_names, held_out_names
+from seq2seq.data.names import NameAugmentation, candidate, shared_names, substitute, usable_names
+from seq2seq.data.numbers import NumberAugmentation, shared_numbers, substitute_numbers
+from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.files import read_lines
+from seq2seq.metrics import contains_word, copy_rate
+
+REPO = Path(__file__).resolve().parents[1]
+TOY_NAMES = ["Tom", "Mary", "Anna", "Paul", "Lucas", "Emma"]
+
+
+def named_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    """Toy pairs, many with a name on both sides, some with it on one side or differing."""
+    rng = random.Random(seed)
+    pairs = []
+    for src, tgt in toy_pairs(n, seed):
+        kind, name = rng.random(), rng.choice(TOY_NAMES)
+        if kind < 0.5:
+            src, tgt = f"{name} {src} .", f"{name} {tgt}."
+        elif kind < 0.6:
+            src, tgt = f"{name} {src}", f"he {tgt}"  # the name on one side only
+        elif kind < 0.7:
+            src, tgt = f"Jean {src}", f"John {tgt}"  # names that differ
+        pairs.append((src, tgt))
+    return pairs
+
+
+def make_named_data(directory: Path, n_train: int = 400) -> Path:
+    """A prepared-data directory like test_train's toy data, with names; its SentencePiece model
+    also knows every letter, so it spells most augmentation names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, count, seed in (("train", n_train, 1), ("dev", 40, 2), ("test", 40, 3)):
+        pairs = named_pairs(count, seed)
+        (directory / f"{split}.src").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf-8")
+        (directory / f"{split}.tgt").write_text("".join(t + "\n" for _, t in pairs), encoding="utf-8")
+    letters = "abcdefghijklmnopqrstuvwxyzéè"
+    sentences = [side for pair in named_pairs(n_train, 1) for side in pair] + [letters, letters.upper()] * 3
+    (directory / "spm.model").write_bytes(
+        train_sentencepiece(sentences, vocab_size=120, model_type="bpe", character_coverage=1.0))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def named_data(tmp_path_factory) -> Path:
+    return make_named_data(tmp_path_factory.mktemp("names") / "data")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(named_data: Path) -> Tokenizer:
+    return Tokenizer.from_file(named_data / "spm.model")
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and substituting names
+
+
+@pytest.mark.parametrize("src, tgt, names", [
+    ("C'est le chien de Tom.", "It's Tom's dog.", ["Tom"]),
+    ("« Marie, viens ! » dit Tom.", '"Mary, come!" said Tom.', ["Tom"]),
+    ('"Tom!" cria-t-elle.', '"Tom!" she shouted.', ["Tom"]),
+    ("Jane visite l'Afrique en septembre.", "Jane visits Africa in September.", ["Jane"]),
+    ("L'Europe est grande.", "Europe is big.", []),  # "L'Europe": an article, not a name
+    ("Le livre d'Alice.", "Alice's book.", ["Alice"]),
+    ("Je pense qu'Emma viendra.", "I think Emma will come.", ["Emma"]),
+    ("Tom et Mary sont là.", "Tom and Mary are here.", ["Tom", "Mary"]),
+    ("Jean est là.", "John is here.", []),  # the name differs between the sides
+    ("Tom est là.", "He is here.", []),  # on one side only
+    ("Tom a vu Tom.", "Tom saw himself.", []),  # not as often on both sides
+    ("OK, la TV de l'ONU.", "OK, the UN TV.", []),  # short all-capital abbreviations
+    ("Va voir Jean-Luc !", "Go see Jean-Luc!", ["Jean-Luc"]),
+])
+def test_shared_names(src: str, tgt: str, names: list[str]) -> None:
+    assert shared_names(src, tgt) == names
+
+
+def test_candidate_keeps_every_character() -> None:
+    for token in ["«Tom", "d'Alice,", "Tom's.", '"Zoë!"', "(O'Brien)"]:
+        found = candidate(token)
+        assert found is not None and "".join(found) == token
+    assert [candidate(t) for t in ["tom", "I", "USA", "l'Afrique", "J'ai", "25", "Tom2"]] == [None] * 7
+
+
+def test_substitution_is_consistent_and_keeps_french_elision() -> None:
+    mapping = {"Tom": "Alice", "Mary": "Zoë"}
+    assert substitute("C'est le chien de Tom et de Mary.", mapping, french=True) == \
+        "C'est le chien d'Alice et de Zoë."
+    assert substitute("It's Tom's and Mary's dog.", mapping) == "It's Alice's and Zoë's dog."
+    assert substitute("Le livre d'Alice.", {"Alice": "Tom"}, french=True) == "Le livre de Tom."
+    assert substitute("Je crois qu'Emma part.", {"Emma": "Paul"}, french=True) == "Je crois que Paul part."
+    assert substitute("  Tom, Tommy and Tom.", {"Tom": "Ann"}) == "  Ann, Tommy and Ann."
+
+
+def test_name_lists() -> None:
+    augmentation, held_out = augmentation_names(), held_out_names()
+    assert len(augmentation) > 1500 and len(held_out) > 400
+    assert not set(augmentation) & set(held_out)
+    assert len(set(augmentation)) == len(augmentation) and len(set(held_out)) == len(held_out)
+    for name in augmentation + held_out:
+        assert unicodedata.normalize("NFKC", name) == name
+        assert candidate(name) is not None and candidate(name).core == name, name
+    assert {"Zoë", "Łukasz", "Jean-Luc", "Oluwaseun", "Xochitl"} <= set(augmentation)
+
+
+def test_usable_names_drop_what_the_vocabulary_cannot_spell(tokenizer: Tokenizer) -> None:
+    usable = usable_names(augmentation_names(), tokenizer)
+    assert "Jane" in usable and "Łukasz" not in usable and len(usable) > 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# The augmentation
+
+
+def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
+    pairs = named_pairs(300, 5)
+    src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
+    pool = list(augmentation_names())
+    augmentation = NameAugmentation(src, tgt, pool, src_french=True)
+    eligible = {i for i, _ in augmentation.eligible}
+    assert eligible == {i for i in range(len(pairs)) if shared_names(src[i], tgt[i])}
+    assert 100 < len(eligible) < 200
+
+    epoch0 = augmentation.changed_pairs(0.5, seed=1, epoch=0)
+    assert epoch0 == NameAugmentation(src, tgt, pool, src_french=True).changed_pairs(0.5, seed=1, epoch=0)
+    assert epoch0 != augmentation.changed_pairs(0.5, seed=1, epoch=1)
+    assert epoch0 != augmentation.changed_pairs(0.5, seed=2, epoch=0)
+    assert augmentation.changed_pairs(0.0, seed=1, epoch=0) == {}
+    assert set(augmentation.changed_pairs(1.0, seed=1, epoch=0)) == eligible
+    assert set(epoch0) <= eligible and 0.3 * len(eligible) < len(epoch0) < 0.7 * len(eligible)
+    for i, (new_src, new_tgt) in epoch0.items():
+        old_name = shared_names(src[i], tgt[i])[0]
+        new_names = shared_names(new_src, new_tgt)
+        assert len(new_names) == 1 and new_names[0] != old_name and new_names[0] in pool
+        assert new_src == src[i].replace(old_name, new_names[0], 1)  # nothing else changed
+        assert new_tgt == tgt[i].replace(old_name, new_names[0], 1)
+
+
+def test_train_corpus_is_a_function_of_seed_and_epoch(named_data: Path, tokenizer: Tokenizer) -> None:
+    def corpus(name_augmentation: float, subword_sampling: float = 0.0, seed: int = 3) -> TrainCorpus:
+        config = toy_config(named_data, name_augmentation=name_augmentation, subword_sampling=subword_sampling,
+                            seed=seed)
+        return TrainCorpus(named_data, tokenizer, tokenizer, config, limit=None)
+
+    def texts(c, epoch: int) -> list[tuple[str, str]]:
+        data = c(epoch)
+        return [(tokenizer.decode(data.src[i]), tokenizer.decode(data.tgt[i])) for i in range(len(data))]
+
+    plain = corpus(0.0)
+    assert plain(0) is plain.base and plain(5) is plain.base and plain.description is None  # nothing re-made
+
+    raw = list(zip(read_lines(named_data / "train.src", "s"), read_lines(named_data / "train.tgt", "t")))
+    names = corpus(0.5)
+    epoch0 = texts(names, 0)
+    assert epoch0 == texts(corpus(0.5), 0) != texts(names, 1)
+    changed = [i for i, (a, b) in enumerate(zip(epoch0, raw)) if a != b]
+    assert changed and all(shared_names(*raw[i]) for i in changed)
+    made = names(0)
+    assert all(made.src[i] == names.base.src[i] for i in range(len(raw)) if i not in changed)
+
+    sampled = corpus(0.0, subword_sampling=0.3)
+    first, again, second = sampled(0), corpus(0.0, subword_sampling=0.3)(0), sampled(1)
+    assert [first.src[i] for i in range(len(raw))] == [again.src[i] for i in range(len(raw))]
+    assert [first.src[i] for i in range(len(raw))] != [second.src[i] for i in range(len(raw))]
+    assert [first.src[i] for i in range(len(raw))] != [sampled.base.src[i] for i in range(len(raw))]
+    assert texts(sampled, 0) == texts(sampled, 1) == raw  # other pieces, the same text
+
+
+@pytest.mark.parametrize("src,tgt,numbers", [
+    ("J'ai 25 ans.", "I'm 25 years old.", ["25"]),
+    ("Il est né en 1990, le 3 mai.", "He was born on May 3, 1990.", ["1990", "3"]),
+    ("Je lui dois 50,000 yens.", "I owe him 50,000 yen.", ["50", "000"]),
+    ("Rentre avant 2h30.", "Come home before 2:30.", []),  # "2h30" is one word: no whole number
+    ("Il a 3 chats et 3 chiens.", "He has 3 cats and three dogs.", []),  # 3 twice, once: not shared
+    ("C'est le 1er jour.", "It's the 1st day.", []),
+    ("J'ai 5 ans.", "I'm five.", []),
+])
+def test_shared_numbers(src: str, tgt: str, numbers: list[str]) -> None:
+    assert shared_numbers(src, tgt) == numbers
+
+
+def test_number_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
+    src = ["J'ai 25 ans et 3 chats.", "Il est 2h30.", "Il a 40 ans.", "Rien ici.", "Le 7 est le 7."]
+    tgt = ["I'm 25 and have 3 cats.", "It's 2:30.", "He's forty.", "Nothing here.", "7 is 7."]
+    augmentation = NumberAugmentation(src * 50, tgt * 50)
+    assert [i % 5 for i, _ in augmentation.eligible] == [0, 4] * 50
+    changed = augmentation.changed_pairs(0.5, seed=1, epoch=0)
+    assert changed == augmentation.changed_pairs(0.5, seed=1, epoch=0) != augmentation.changed_pairs(0.5, 1, 1)
+    assert 30 < len(changed) < 70 and all(i % 5 in (0, 4) for i in changed)
+    for i, (new_src, new_tgt) in changed.items():
+        old = shared_numbers(src[i % 5], tgt[i % 5])
+        new = shared_numbers(new_src, new_tgt)
+        assert len(new) == len(old) and not set(new) & set(old)
+        assert [len(n) for n in new] == [len(n) for n in old]  # as many digits
+        mapping = dict(zip(old, new))
+        assert (new_src, new_tgt) == (substitute_numbers(src[i % 5], mapping), substitute_numbers(tgt[i % 5], mapping))
+    assert augmentation.changed_pairs(0.0, 1, 0) == {}
+    # on top of the names: a pair both augmentations change keeps both changes
+    named = {0: ("Anna a 25 ans et 3 chats.", "Anna is 25 and has 3 cats.")}
+    both = augmentation.changed_pairs(1.0, 1, 0, named)
+    assert both[0][0].startswith("Anna a ") and "25" not in both[0][0] and shared_numbers(*both[0])
+
+
+def test_subword_sampling_segments_anew_but_decodes_to_the_same_text(tokenizer: Tokenizer) -> None:
+    sentence = ["Tom voit le petit chat rouge dans le jardin ."]
+    draws = [tokenizer.encode_sampled(sentence * 20, 0.3, seed) for seed in (1, 1, 2)]
+    assert draws[0] == draws[1] != draws[2]
+    assert len({tuple(ids) for ids in draws[0]}) > 1  # sentences within a call differ too
+    assert all(tokenizer.decode(ids) == sentence[0] for ids in draws[0] + draws[2])
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact resume with augmentation on
+
+
+def test_killed_run_with_name_augmentation_resumes_to_the_same_weights(named_data: Path, tmp_path: Path) -> None:
+    config = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.5)
+    config_file = tmp_path / "named.yaml"
+    config_file.write_text(config.to_yaml(), encoding="utf-8")
+    run_training(config, tmp_path / "reference")
+    log = (tmp_path / "reference" / "train.log").read_text(encoding="utf-8")
+    assert "augmentation: names substituted in 50%" in log and "corpus of epoch 1 (from 0): new names" in log
+
+    run_dir = tmp_path / "run"
+    process = start_slow_training(config_file, run_dir)
+    wait_for_checkpoint(process, run_dir)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert 0 < load_checkpoint(run_dir / "last.pt")["train_state"]["step"] < 40
+
+    run_training(config, run_dir, resume=True)
+    assert_same_weights(weights(run_dir / "last.pt"), weights(tmp_path / "reference" / "last.pt"))
+
+    other = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.25)
+    with pytest.raises(Exception, match="name_augmentation: 0.5 -> 0.25"):
+        run_training(other, run_dir, resume=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The copy rate
+
+
+def test_contains_word_and_copy_rate() -> None:
+    assert contains_word("Ann's cat (Ann).", "Ann") and not contains_word("Annual report", "Ann")
+    assert contains_word("At 10:30, 25 people.", "25") and not contains_word("In 1925.", "25")
+    assert not contains_word("ann is here", "Ann")  # verbatim: case counts
+    result = copy_rate(["Ann and Bo came.", "Annual.", "Nothing expected.", "Bo."], [["Ann", "Bo"], ["Ann"], [], ["Ann", "Bo"]])
+    assert (result["copy_rate"], result["copied"], result["sentences"]) == (pytest.approx(100 / 3, abs=0.01), 1, 3)
+    assert (result["tokens_copied"], result["tokens"], result["missed"]) == (3, 5, [2, 4])
+    assert copy_rate(["x"], [[]])["copy_rate"] is None
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("runs") / "tiny", {
+        "type": "transformer", "d_model": 32, "heads": 4, "ff_size": 64, "encoder_layers": 1,
+        "decoder_layers": 1, "max_positions": 128})
+
+
+def test_eval_expect_reports_the_copy_rate(tiny_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    sources = [f"{name} {src}" for name, (src, _) in zip(TOY_NAMES * 2, toy_pairs(10, 4))]
+    src, ref, hyp = tmp_path / "t.fr", tmp_path / "t.en", tmp_path / "hyp.txt"
+    src.write_text("".join(s + "\n" for s in sources), encoding="utf-8")
+    ref.write_text("".join(s.lower() + "\n" for s in sources), encoding="utf-8")
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", tiny_run, "--src", src, "--ref", ref,
+                             "--beam", "1", "--output", hyp)
+    assert code == 0, err
+    hypotheses = read_lines(hyp, "h")
+    # Expect each output's own first word (copied), nothing, or a word it lacks (missed).
+    expect_lines = [h.split()[0] if h.split() and i % 3 == 0 else "" if i % 3 == 1 else "Zyzzyva"
+                    for i, h in enumerate(hypotheses)]
+    expect = tmp_path / "t.expect"
+    expect.write_text("".join(line + "\n" for line in expect_lines), encoding="utf-8")
+    wanted = [line.split() for line in expect_lines]
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", tiny_run, "--src", src, "--ref", ref,
+                             "--beam", "1", "--expect", expect, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["copy_rate"] == copy_rate(hypotheses, wanted)["copy_rate"]
+    assert report["copy"]["sentences"] == sum(bool(w) for w in wanted) and report["copy"]["expect"] == str(expect)
+    assert "bleu" in report and "chrf" in report
+
+    code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", tiny_run, "--src", src, "--ref", ref,
+                             "--beam", "1", "--expect", expect)
+    assert code == 0, err
+    copied = report["copy"]["copied"]
+    assert f"copy rate: {report['copy_rate']:.1f}% ({copied} of {report['copy']['sentences']} sentences" in out
+
+    expect.write_text("".join(line + "\n" for line in expect_lines[:-2]), encoding="utf-8")
+    result = run_cli(monkeypatch, capsys, "eval", "--model", tiny_run, "--src", src, "--ref", ref, "--expect", expect)
+    assert_one_line_error(result, str(expect), "8 lines", "10")
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/make_names_test.py
+
+
+def test_make_names_test(named_data: Path, tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location("make_names_test", REPO / "scripts" / "make_names_test.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    counts = script.make_tests(named_data, tmp_path, seed=1, most=None)
+    assert "share a name on both sides" in capsys.readouterr().out
+    names = {side: read_lines(tmp_path / f"names.{side}", side) for side in ("src", "tgt", "expect")}
+    assert counts["names_test"] == len(names["src"]) == counts["with_shared_name"] > 5
+    training = {w.lower().strip(".") for side in ("src", "tgt")
+                for line in read_lines(named_data / f"train.{side}", "t") for w in line.split()}
+    held_out = set(held_out_names())
+    for src, tgt, expected in zip(names["src"], names["tgt"], names["expect"]):
+        assert expected and shared_names(src, tgt) == expected.split()
+        assert all(name in held_out and name.lower() not in training for name in expected.split())
+    assert not set(WORDS) & {n.lower() for line in names["expect"] for n in line.split()}
+    digits = read_lines(tmp_path / "digits.src", "d")
+    assert digits == [] and counts["digits_test"] == 0  # the toy data has no numbers
+    script.make_tests(named_data, tmp_path / "few", seed=2, most=3)
+    assert len(read_lines(tmp_path / "few" / "names.src", "s")) == 3
