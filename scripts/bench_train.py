@@ -104,11 +104,12 @@ def main() -> None:
         torch.set_num_threads(config.train.threads)
     threads = torch.get_num_threads()
 
-    from seq2seq.allocator import return_large_blocks_to_the_os
+    from seq2seq.allocator import bound_primitive_caches, return_large_blocks_to_the_os
     from seq2seq.train import Trainer
 
     if not args.default_malloc:
         return_large_blocks_to_the_os()  # as `s2s train` does
+    bound_primitive_caches()  # as `s2s train` does
 
     config.train.max_steps = config.train.max_steps or 10 ** 9  # only so the config is complete
     trainer = Trainer(config, Distributed(), Path(tmp.name) / "run", resume=False, force=False, quiet=True)

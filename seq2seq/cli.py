@@ -41,6 +41,35 @@ ModelOption = Annotated[Optional[Path], typer.Option(
     "--model", "-m", help="run directory or checkpoint file; default: the most recently trained run under runs/")]
 
 
+def _device_name(value: Optional[str]) -> Optional[str]:
+    """--device: a name `seq2seq.devices` knows (whether this machine has it is checked on use)."""
+    if value is not None:
+        from seq2seq.devices import DEVICE_NAME  # here: it imports torch, which --help does not need
+
+        if not DEVICE_NAME.fullmatch(value):
+            raise typer.BadParameter(f"{value!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
+def _precision_name(value: Optional[str]) -> Optional[str]:
+    """--precision: one of seq2seq.devices.PRECISIONS (whether it runs here is checked on use)."""
+    if value is not None:
+        from seq2seq.devices import PRECISIONS
+
+        if value not in PRECISIONS:
+            raise typer.BadParameter(f"{value!r} is not a precision: use {', '.join(PRECISIONS)}")
+    return value
+
+
+DeviceOption = Annotated[Optional[str], typer.Option(
+    "--device", callback=_device_name, help="where the model runs: auto (a CUDA GPU if there is one, else the "
+                                            "CPU; the default), cpu, cuda, cuda:N or mps")]
+PrecisionOption = Annotated[Optional[str], typer.Option(
+    "--precision", callback=_precision_name,
+    help="number format of decoding: fp32, bf16, fp16, or auto (bf16 on a CPU with AMX/AVX512-BF16 or a GPU "
+         "that has it, fp16 on an older GPU, else fp32); default: the run's decode.precision")]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"s2s {__version__}")
@@ -93,14 +122,24 @@ def train(config: ConfigOption, overrides: SetOption = None,
           run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="run directory; default runs/<name>")] = None,
           resume: Annotated[bool, typer.Option("--resume", help="continue from the run directory's last.pt")] = False,
           force: Annotated[bool, typer.Option("--force", help="start afresh, replacing an existing run directory")] = False,
-          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress bar: progress lines on stderr instead (they always go to train.log)")] = False) -> None:
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress bar: progress lines on stderr instead (they always go to train.log)")] = False,
+          device: Annotated[Optional[str], typer.Option("--device", callback=_device_name, help="where training runs: auto, cpu, cuda, cuda:N or mps; the same as --set train.device=D")] = None,
+          precision: Annotated[Optional[str], typer.Option("--precision", callback=_precision_name, help="fp32, bf16, fp16 or auto; the same as --set train.precision=P")] = None) -> None:
     """Train the configured model on the prepared data; validate, checkpoint, resume.
 
     Several processes: torchrun --nproc_per_node N -m seq2seq train --config C
     """
     from seq2seq.train import train_command
 
-    train_command(_load(config, overrides), run_dir=run_dir, resume=resume, force=force, quiet=quiet)
+    if device is not None:  # a GPU that is not there fails now, naming the option
+        from seq2seq.devices import resolve_device, resolve_precision
+
+        target = resolve_device(device, "--device")
+        if precision is not None:
+            resolve_precision(precision, target, "--precision")
+    shortcuts = [f"train.{key}={value}" for key, value in (("device", device), ("precision", precision)) if value]
+    train_command(_load(config, [*(overrides or []), *shortcuts]), run_dir=run_dir, resume=resume, force=force,
+                  quiet=quiet)
 
 
 @app.command("eval")
@@ -122,6 +161,8 @@ def evaluate(
     sweep_beams: Annotated[str, typer.Option("--sweep-beams", help="beam sizes for --sweep")] = "1,5",
     sweep_alphas: Annotated[str, typer.Option("--sweep-alphas", help="length penalty exponents for --sweep")] = "0,0.6,1,1.5",
     sweep_kinds: Annotated[str, typer.Option("--sweep-kinds", help="length penalty kinds for --sweep")] = "gnmt,length",
+    device: DeviceOption = None,
+    precision: PrecisionOption = None,
 ) -> None:
     """Translate a test set and score it with sacrebleu (BLEU, chrF, TER); or --sweep decoding settings."""
     if sweep:
@@ -133,13 +174,15 @@ def evaluate(
                             "--sweep-alphas, --sweep-kinds) and reports BLEU, chrF and length only: no "
                             "--output, --by-length or --expect")
         sweep_command(model=model, split=split, src=src, ref=ref, beams=sweep_beams, alphas=sweep_alphas,
-                      kinds=sweep_kinds, batch_tokens=batch_tokens, max_repeats=max_repeats, json_output=json_output)
+                      kinds=sweep_kinds, batch_tokens=batch_tokens, max_repeats=max_repeats, json_output=json_output,
+                      device=device, precision=precision)
         return
     from seq2seq.evaluate import evaluate_command
 
     evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
                      max_repeats=max_repeats, length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
-                     json_output=json_output, by_length=by_length, output=output, expect=expect)
+                     json_output=json_output, by_length=by_length, output=output, expect=expect, device=device,
+                     precision=precision)
 
 
 @app.command("average")
@@ -179,11 +222,13 @@ def serve(
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="longest sentence, in characters")] = 2000,
     window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0, help="how long a batch waits for more requests")] = 5.0,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch threads (default: all cores)")] = None,
+    device: DeviceOption = None,
+    precision: PrecisionOption = None,
 ) -> None:
     """Serve a run (or an exported CTranslate2 model) over HTTP: POST /translate, GET /health, GET /info."""
     from seq2seq.serve import Limits, serve_command
 
-    serve_command(model=model, host=host, port=port, beam=beam, threads=threads,
+    serve_command(model=model, host=host, port=port, beam=beam, threads=threads, device=device, precision=precision,
                   limits=Limits(max_texts=max_texts, max_chars=max_chars, window_ms=window_ms))
 
 
@@ -203,13 +248,16 @@ def translate(
     plot_attention: Annotated[Optional[Path], typer.Option("--plot-attention", help="save an attention heat map (PNG) of the one input sentence")] = None,
     layer: Annotated[Optional[int], typer.Option("--layer", help="Transformer: decoder layer to plot, 1-based (default: the last)")] = None,
     head: Annotated[Optional[int], typer.Option("--head", help="Transformer: attention head to plot, 1-based (default: the mean over heads)")] = None,
+    device: DeviceOption = None,
+    precision: PrecisionOption = None,
 ) -> None:
     """Translate text given as arguments, from --input FILE, or from stdin (one line out per line in)."""
     from seq2seq.translate import translate_command
 
     translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
                       n_best=n_best, max_len=max_len, batch_tokens=batch_tokens, max_repeats=max_repeats,
-                      length_penalty=length_penalty, length_penalty_kind=length_penalty_kind, plot_attention=plot_attention, layer=layer, head=head)
+                      length_penalty=length_penalty, length_penalty_kind=length_penalty_kind, plot_attention=plot_attention, layer=layer, head=head,
+                      device=device, precision=precision)
 
 
 def run() -> None:
@@ -218,6 +266,9 @@ def run() -> None:
     Exit codes: 0 done, 1 an error (a UserError, or an operating-system error such as a full disk),
     2 a command line Typer cannot parse, 130 interrupted.
     """
+    from seq2seq.allocator import bound_primitive_caches
+
+    bound_primitive_caches()  # before any command's first oneDNN primitive
     try:
         code = app(standalone_mode=False)
     except UserError as exc:

@@ -10,10 +10,6 @@ allowed. `--set section.key=value` overrides go through exactly the same checks.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +17,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from seq2seq.config_values import allowed_kinds, check_value, suggest
+from seq2seq.devices import check_device_name
 from seq2seq.errors import UserError
 from seq2seq.files import read_yaml
 
@@ -149,6 +147,12 @@ class TrainConfig:
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
     seed: int = option(1, "seed of weights, shuffling and dropout")
     threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
+    device: str = option("auto", "where training runs: auto (a CUDA GPU if there is one, else the CPU), cpu, "
+                         "cuda, cuda:N or mps")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "fp32", "number format of the matrix products: fp32; bf16 or fp16 (float32 master weights, optimiser "
+        "and log-softmax; fp16 with loss scaling); auto = bf16 on a CPU with AMX/AVX512-BF16 or a GPU that has "
+        "it, fp16 on an older GPU, else fp32")
 
 
 @dataclass
@@ -165,6 +169,8 @@ class DecodeConfig:
         8, "end a hypothesis whose last pieces are one piece, or one run of up to 4 pieces, repeated this "
         "many times in a row (stops 'house house house ...'; 0 = never)", low=0)
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "fp32", "number format of decoding (auto: bf16 where training's auto would pick it)")
 
 
 @dataclass
@@ -195,70 +201,6 @@ RETIRED_KEYS: dict[str, str] = {
 STORED_DEFAULTS: dict[str, Any] = {"model.attention_scale": False}
 
 
-# ---------------------------------------------------------------------------------------------
-# Validation of single values
-
-
-_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _allowed_kinds(annotation: Any) -> tuple[list[Any], bool]:
-    """(base types or a Literal's choices, optional?) of a field annotation."""
-    optional = False
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        optional = type(None) in args
-        annotation = next(a for a in args if a is not type(None))
-    return [annotation], optional
-
-
-def _check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annotation: Any) -> Any:
-    """The value converted to the key's type, or a UserError that says what is allowed."""
-    (kind,), optional = _allowed_kinds(annotation)
-    if value is None:
-        if optional:
-            return None
-        raise UserError(f"{where}: {key} must not be empty (null); default is {fld.default!r}")
-    if typing.get_origin(kind) is Literal:
-        choices = typing.get_args(kind)
-        if value not in choices:
-            raise UserError(f"{where}: {key} must be one of {', '.join(map(str, choices))}; got {value!r}")
-        return value
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise UserError(f"{where}: {key} must be true or false; got {value!r}")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{where}: {key} must be an integer; got {value!r}")
-    elif kind is float:
-        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
-            value = float(value)  # PyYAML reads 1e-3 (no dot) as a string
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: {key} must be a number; got {value!r}")
-        value = float(value)
-        if not math.isfinite(value):  # NaN passes every comparison, so no range check catches it
-            raise UserError(f"{where}: {key} must be a finite number; got {value!r}")
-    elif kind is str:
-        if not isinstance(value, str) or not value.strip():
-            raise UserError(f"{where}: {key} must be a non-empty string; got {value!r}")
-        return value
-    low, high = fld.metadata.get("low"), fld.metadata.get("high")
-    too_low = low is not None and (value <= low if fld.metadata.get("low_open") else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        lo = "" if low is None else (f"> {low}" if fld.metadata.get("low_open") else f">= {low}")
-        hi = "" if high is None else f"<= {high}"
-        allowed = " and ".join(p for p in (lo, hi) if p)
-        raise UserError(f"{where}: {key} must be {allowed}; got {value!r}")
-    return value
-
-
-def _suggest(name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
-
-
 def _build_section(cls: type, values: Any, section: str, where: str,
                    overridden: frozenset[str] = frozenset(), stored: bool = False) -> Any:
     if values is None:
@@ -277,8 +219,8 @@ def _build_section(cls: type, values: Any, section: str, where: str,
                             f"{RETIRED_KEYS[f'{section}.{key}']}; remove it")
         if key not in fields:
             raise UserError(f"{key_where}: unknown key '{key}' in section '{section}'"
-                            f"{_suggest(str(key), list(fields))}")
-        kwargs[key] = _check_value(key_where, f"{section}.{key}", value, fields[key], hints[key])
+                            f"{suggest(str(key), list(fields))}")
+        kwargs[key] = check_value(key_where, f"{section}.{key}", value, fields[key], hints[key])
     if stored:  # keys the checkpoint predates: what it was trained with
         kwargs.update({k: STORED_DEFAULTS[f"{section}.{k}"] for k in fields if k not in kwargs and f"{section}.{k}" in STORED_DEFAULTS})
     return cls(**kwargs)
@@ -300,6 +242,7 @@ def _check_consistency(cfg: Config, where: str, overridden: frozenset[str] = fro
         raise UserError(f"{blame('data.format', 'data.src_path', 'data.tgt_path')}: data.src_path and "
                         "data.tgt_path are required when data.format is parallel")
     m.check(blame("model.type", "model.d_model", "model.heads"))
+    check_device_name(cfg.train.device, f"{blame('train.device')}: train.device")
     if not name_ok(cfg.name):
         raise UserError(f"{blame('name')}: name {cfg.name!r} may only hold letters, digits, '.', '_' and '-', "
                         "and must not start with '.' (it names the directories data/<name> and runs/<name>)")
@@ -324,10 +267,10 @@ def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str]
     top_keys = ["name", *SECTIONS]
     for key in raw:
         if key not in top_keys:
-            raise UserError(f"{where}: unknown top-level key '{key}'{_suggest(str(key), top_keys)}")
+            raise UserError(f"{where}: unknown top-level key '{key}'{suggest(str(key), top_keys)}")
     name_field = next(f for f in dataclasses.fields(Config) if f.name == "name")
     name_where = "--set" if "name" in overridden else where
-    name = _check_value(name_where, "name", raw.get("name", name_field.default), name_field, str)
+    name = check_value(name_where, "name", raw.get("name", name_field.default), name_field, str)
     sections = {s: _build_section(cls, raw.get(s), s, where, overridden, stored) for s, cls in SECTIONS.items()}
     cfg = Config(name=name, **sections)
     _check_consistency(cfg, where, overridden)
@@ -351,7 +294,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         raise UserError(f"--set {text!r}: expected section.key=value with a section of "
                         f"{', '.join(SECTIONS)}")
     if section not in SECTIONS:
-        raise UserError(f"--set {text!r}: unknown section '{section}'{_suggest(section, list(SECTIONS))}")
+        raise UserError(f"--set {text!r}: unknown section '{section}'{suggest(section, list(SECTIONS))}")
     return section, key, value
 
 
@@ -389,7 +332,7 @@ def reference_card() -> str:
         lines.append(f"\n{section}:")
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            (kind,), optional = _allowed_kinds(hints[f.name])
+            (kind,), optional = allowed_kinds(hints[f.name])
             if typing.get_origin(kind) is Literal:
                 allowed = " | ".join(map(str, typing.get_args(kind)))
             else:

@@ -7,20 +7,36 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq.errors import UserError
-from seq2seq.export.ct2 import CTranslate2Translator, is_exported
+from seq2seq.export.ct2 import CTranslate2Translator, ct2_device, is_exported
 from seq2seq.translator import TextTranslator, Translator
 
 
-def open_translator(path: str | Path, **options: Any) -> TextTranslator:
+def open_translator(path: str | Path, *, device: str | None = None, precision: str | None = None,
+                    **options: Any) -> TextTranslator:
     """A Translator for a run or checkpoint, or a CTranslate2Translator for a directory that
     `s2s export` wrote (options: beam, batch_tokens, length_penalty, and for s2s models the
-    others of `Translator.load`)."""
+    others of `Translator.load`).
+
+    device and precision are the command line's --device and --precision (None: auto, and the
+    run's decode.precision); their errors name those options. An export computes in the
+    quantization it was exported with, so it takes no --precision.
+    """
     if is_exported(Path(path)):
         if options.get("length_penalty_kind") == "length":  # what CTranslate2 does anyway
             options = {**options, "length_penalty_kind": None}
+        if precision is not None:
+            raise UserError(f"--precision {precision}: an exported CTranslate2 model computes in the quantization "
+                            "it was exported with; drop --precision, or export again with "
+                            "s2s export --quantization float32|bfloat16|float16|int8|int16")
         taken = ("beam", "batch_tokens", "length_penalty")
         unsupported = [key for key, value in options.items() if value is not None and key not in taken]
         if unsupported:
             raise UserError(f"{path}: an exported CTranslate2 model takes no {', '.join(unsupported)}")
-        return CTranslate2Translator(Path(path), **{key: options.get(key) for key in taken})
-    return Translator.load(path, **options)
+        ct2_device(device, "--device")  # its errors name the option
+        return CTranslate2Translator(Path(path), device=device, **{key: options.get(key) for key in taken})
+    from seq2seq.devices import resolve_device, resolve_precision
+
+    target = resolve_device(device, "--device")  # checked here so that the errors name the options
+    if precision is not None:
+        resolve_precision(precision, target, "--precision")
+    return Translator.load(path, device=target, precision=precision, **options)

@@ -211,6 +211,7 @@ def model_info(translator: Any, path: Path) -> dict[str, Any]:
         from seq2seq.models import count_parameters, describe_model
 
         info.update(source_language=config.data.src_lang, target_language=config.data.tgt_lang,
+                    device=str(next(translator.model.parameters()).device), precision=translator.settings.precision,
                     parameters=count_parameters(translator.model),
                     architecture=describe_model(config.model, translator.model))
     else:  # an exported CTranslate2 model
@@ -221,7 +222,7 @@ def model_info(translator: Any, path: Path) -> dict[str, Any]:
 
 
 def serve_command(*, model: Path | None, host: str, port: int, beam: int | None, limits: Limits,
-                  threads: int | None) -> None:
+                  threads: int | None, device: str | None = None, precision: str | None = None) -> None:
     """`s2s serve`: load the model once, then answer HTTP requests until Ctrl-C."""
     try:
         import uvicorn
@@ -236,7 +237,7 @@ def serve_command(*, model: Path | None, host: str, port: int, beam: int | None,
         torch.set_num_threads(threads)
     _check_port(host, port)  # before the model loads: a busy port fails at once
     path = resolve_model(model)
-    translator = open_translator(path, beam=beam)
+    translator = open_translator(path, beam=beam, device=device, precision=precision)
     app = make_app(translator, limits, {**model_info(translator, path), "max_texts": limits.max_texts,
                                         "max_chars": limits.max_chars})
     print(f"serving {path} on http://{host}:{port} (POST /translate, GET /health, GET /info; Ctrl-C stops)",

@@ -48,12 +48,12 @@ def sweep_grid(beams: list[int], alphas: list[float], kinds: list[str]) -> list[
 
 def sweep_command(*, model: Path | None, split: str, src: Path | None, ref: Path | None, beams: str,
                   alphas: str, kinds: str, batch_tokens: int | None, max_repeats: int | None,
-                  json_output: bool) -> None:
+                  json_output: bool, device: str | None = None, precision: str | None = None) -> None:
     """Decode the set with every setting of the grid; print a table (or JSON lines) and the best."""
     from sacrebleu.metrics import BLEU, CHRF
 
     from seq2seq.allocator import keep_large_tensors_on_the_heap
-    from seq2seq.translator import Translator
+    from seq2seq.loading import open_translator
 
     grid = sweep_grid(parse_list(beams, "--sweep-beams", int), parse_list(alphas, "--sweep-alphas", float),
                       [k.strip() for k in kinds.split(",") if k.strip()])
@@ -64,7 +64,8 @@ def sweep_command(*, model: Path | None, split: str, src: Path | None, ref: Path
     if is_exported(path):
         raise UserError(f"{path}: sweep the s2s run the export came from (CTranslate2 models use the "
                         "length kind only); then export it again, or pass --beam/--length-penalty to eval")
-    translator = Translator.load(path, batch_tokens=batch_tokens, max_repeats=max_repeats)
+    translator: Any = open_translator(path, batch_tokens=batch_tokens, max_repeats=max_repeats, device=device,
+                                      precision=precision)
     keep_large_tensors_on_the_heap()
     src_path, ref_path, set_name = eval_files(translator.config, split, src, ref)
     sources, references = read_test_set(src_path, ref_path)

@@ -12,7 +12,7 @@ Read top to bottom:
 
 The parts live in `seq2seq/training/`: stop rules and the clock (stopping.py), what may change
 on --resume (resume.py), progress lines and metrics.csv (progress.py), the epochs' batches
-(epochs.py), validation, the loss, the schedule and several processes.
+(epochs.py), 16-bit training (precision.py), validation, the loss, the schedule and several processes.
 
 An update's loss is the label-smoothed cross-entropy summed over its batches and divided by its
 number of non-padding target tokens (see `seq2seq/training/distributed.py` for several processes).
@@ -35,13 +35,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seq2seq.allocator import return_large_blocks_to_the_os
+from seq2seq.allocator import bound_primitive_caches, return_large_blocks_to_the_os
 from seq2seq.checkpoint import RUNS_ROOT, keep_weights, make_payload, save_checkpoint
 from seq2seq.config import Config
 from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.batching import collate
 from seq2seq.data.manifest import check_prepared
 from seq2seq.data.tokenizer import load_tokenizers
+from seq2seq.devices import describe, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models import Seq2SeqModel, build_model, describe_model
 from seq2seq.training.distributed import Distributed, init_distributed
@@ -49,6 +50,7 @@ from seq2seq.training.ema import EMA, averaged
 from seq2seq.training.epochs import EpochBatches
 from seq2seq.training.loss import projected_cross_entropy
 from seq2seq.training.optimizer import make_optimizer
+from seq2seq.training.precision import MixedPrecision
 from seq2seq.training.progress import Progress, budget_text, format_bleu
 from seq2seq.training.resume import load_resumable, restore_rng, rng_state
 from seq2seq.training.run_dir import MetricsCSV, RunLog, copy_snapshot, plot_curves, prepare_run_dir
@@ -64,7 +66,8 @@ def train_command(config: Config, *, run_dir: Path | None = None, resume: bool =
     check_stopping(config.train)
     check_schedule(config.train)
     return_large_blocks_to_the_os()
-    dist = init_distributed()
+    bound_primitive_caches()
+    dist = init_distributed(config.train.device)
     try:
         trainer = Trainer(config, dist, run_dir or RUNS_ROOT / config.name, resume=resume, force=force,
                           quiet=quiet)
@@ -104,10 +107,13 @@ class Trainer:
         if payload is not None:
             self.raw_model.load_state_dict(payload["model_state"])
         self.raw_model.to(self.device)
-        self.model: torch.nn.Module = self.raw_model  # what is trained: DDP-wrapped with several processes
+        # train.precision: bf16/fp16 train a 16-bit working copy of the float32 raw_model
+        self.precision = resolve_precision(train.precision, self.device, "train.precision")
+        self.mixed = MixedPrecision(self.raw_model, self.precision)
+        self.model: torch.nn.Module = self.mixed.work  # what is trained: DDP-wrapped with several processes
         if dist.enabled:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.mixed.work, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = make_optimizer(self.raw_model, train)
         self.schedule = LRSchedule(train, config.model.d_model)
         # train.ema_decay: the moving average of the weights, kept by rank 0 (it alone validates and saves)
@@ -120,6 +126,7 @@ class Trainer:
             if self.ema is not None:
                 self.ema.load_state_dict(payload["ema"])
             self.state = TrainState(**payload["train_state"])
+            self.mixed.load_state_dict(payload.get("precision", {}))
             self.last_saved_step = self.state.step
             restore_rng(payload["rng"], dist.rank, dist.world_size, train.seed, self.state.step, self.device)
 
@@ -181,7 +188,7 @@ class Trainer:
         log.info(f"data: {len(self.train_data):,} training pairs from {data_dir}{dropped}, {len(self.dev):,} "
                  f"dev pairs ({min(train.dev_sentences or len(self.dev), len(self.dev)):,} decoded at each "
                  "validation)")
-        log.info(f"device: {self.device.type}, {torch.get_num_threads()} threads per process, "
+        log.info(f"device: {describe(self.device, self.precision)}, {torch.get_num_threads()} threads per process, "
                  f"{self.dist.world_size} process(es); optimizer {train.optimizer}, lr {train.lr:g} "
                  f"({train.schedule}, {train.warmup_steps} warm-up steps); budget: {budget_text(train)}")
 
@@ -252,8 +259,9 @@ class Trainer:
         train, state = self.config.train, self.state
         self.model.train()
         mine = group[self.dist.rank::self.dist.world_size]
-        # Sum of losses / tokens of the whole update; x world_size undoes DDP's averaging.
-        scale = self.dist.world_size / group_tokens
+        # Sum of losses / tokens of the whole update; x world_size undoes DDP's averaging (and
+        # x float16's loss scale, divided out again in gradients_to_master)
+        scale = self.dist.world_size / group_tokens * self.mixed.loss_scale
         loss_sum = 0.0
         for i, indices in enumerate(mine):
             batch = collate(self.epoch_batches.data, indices).to(self.device)
@@ -261,7 +269,7 @@ class Trainer:
             sync = i == len(mine) - 1 or not self.dist.enabled
             with nullcontext() if sync else self.model.no_sync():
                 states = self.model(batch.src_tokens, batch.src_lengths, batch.prev_tokens, project=False)
-                scaled_loss = projected_cross_entropy(states, self.raw_model.output_proj.weight, batch.gold,
+                scaled_loss = projected_cross_entropy(states, self.mixed.work.output_proj.weight, batch.gold,
                                                       train.label_smoothing, scale)
                 del states
                 scaled_loss.backward()
@@ -274,19 +282,23 @@ class Trainer:
         for param_group in self.optimizer.param_groups:
             param_group["lr"] = self.schedule.lr(state.step + 1, clock_s)
 
+        self.mixed.gradients_to_master()
         params = [p for p in self.raw_model.parameters() if p.grad is not None]
         if train.clip_norm > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, train.clip_norm))
         else:
             grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
-        if not (math.isfinite(loss_sum) and math.isfinite(grad_norm)):
+        applied = self.mixed.apply_update(grad_norm)  # False: float16 overflowed, the scale is lowered
+        if applied and not (math.isfinite(loss_sum) and math.isfinite(grad_norm)):
             self._diverged(loss_sum, grad_norm)
         self.grad_norm = grad_norm  # before clipping; shown in the progress lines
-        self.optimizer.step()
+        if applied:
+            self.optimizer.step()
+            self.mixed.weights_to_work()
         # Keep the gradient buffers: allocated once, they do not fragment the heap between the
         # batches of an accumulated update (~100 MB less peak RSS at batch_tokens 2000, accumulate 2).
         self.optimizer.zero_grad(set_to_none=False)
-        if self.ema is not None:
+        if self.ema is not None and applied:
             self.ema.update()
 
         state.tokens_seen += group_tokens
@@ -363,7 +375,8 @@ class Trainer:
             self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="last",
             train_state=dataclasses.asdict(self.state), optimizer=self.optimizer.state_dict(),
             schedule=self.schedule.state_dict(), rng=rng, world_size=self.dist.world_size,
-            data_signature=self.data_signature, **({"ema": self.ema.state_dict()} if self.ema else {}))
+            data_signature=self.data_signature, precision=self.mixed.state_dict(),
+            **({"ema": self.ema.state_dict()} if self.ema else {}))
         save_checkpoint(self.run_dir / "last.pt", payload)
         if self.config.train.keep_last:  # weights only (the averaged ones with EMA), for `s2s average`
             with averaged(self.ema):

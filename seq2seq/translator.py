@@ -29,6 +29,7 @@ from torch import Tensor
 
 from seq2seq.config import Config, DecodeConfig
 from seq2seq.data.normalize import normalize_text
+from seq2seq.devices import DTYPES, resolve_device, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.search import Hypothesis, SearchOptions, search
@@ -116,24 +117,36 @@ class Translator(TextTranslator):
     @classmethod
     def load(cls, path: str | Path, *, beam: int | None = None, length_penalty: float | None = None,
              batch_tokens: int | None = None, max_repeats: int | None = None,
-             length_penalty_kind: str | None = None, device: str | torch.device | None = None) -> Translator:
+             length_penalty_kind: str | None = None, device: str | torch.device | None = None,
+             precision: str | None = None) -> Translator:
         """Load a run directory (its best.pt, else last.pt) or one checkpoint file.
 
         beam, length_penalty, length_penalty_kind, batch_tokens and max_repeats override the run's
-        decode settings;
-        device is where the model runs ("cpu" by default, "cuda", "cuda:1", ...).
+        decode settings. device is where the model runs ("auto" by default: the CUDA GPU when
+        there is one, else the CPU; "cpu", "cuda", "cuda:1", "mps"); precision is the number
+        format of its weights and matrix products ("fp32", "bf16", "fp16" or "auto"; default the
+        run's decode.precision). Scores, log-probabilities and returned attention stay float32.
         """
+        from seq2seq.allocator import bound_primitive_caches
         from seq2seq.checkpoint import load_for_inference
 
-        loaded = load_for_inference(path)
+        bound_primitive_caches()  # a server decodes batches of ever new shapes
+
+        target = resolve_device(device, "device")
+        if precision is not None:  # a bad name fails before the (slow) checkpoint load
+            resolve_precision(precision, target, "precision")
+        loaded = load_for_inference(path)  # on the CPU, wherever it was saved
+        blame = "precision" if precision is not None else f"{loaded.path}: decode.precision"
+        chosen = resolve_precision(precision or loaded.config.decode.precision, target, blame)
         overrides = {key: value for key, value in (("beam_size", beam), ("length_penalty", length_penalty),
                                                    ("batch_tokens", batch_tokens), ("max_repeats", max_repeats),
                                                    ("length_penalty_kind", length_penalty_kind))
                      if value is not None}
         if overrides.get("length_penalty_kind", "gnmt") not in ("gnmt", "length"):
             raise UserError(f"length penalty kind {length_penalty_kind!r}: use gnmt or length")
-        config = dataclasses.replace(loaded.config, decode=dataclasses.replace(loaded.config.decode, **overrides))
-        model = loaded.model.to(_device(device))
+        decode = dataclasses.replace(loaded.config.decode, **overrides, precision=chosen)
+        config = dataclasses.replace(loaded.config, decode=decode)
+        model = loaded.model.to(device=target, dtype=DTYPES[chosen])
         return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path)
 
     def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
@@ -200,17 +213,6 @@ class Translator(TextTranslator):
         text = self.tgt_tokenizer.decode(hyp.tokens).translate(LINE_BREAKS)
         pieces = self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]) if attention else None
         return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces)
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    """A torch device from a name; an unknown or absent device is a one-line error."""
-    try:
-        chosen = torch.device(device or "cpu")
-    except RuntimeError:
-        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} asked for, but this machine has no CUDA GPU; use cpu")
-    return chosen
 
 
 # ---------------------------------------------------------------------------------------------

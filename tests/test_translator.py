@@ -116,7 +116,7 @@ def test_beam_override_and_settings(transformer_run: Path):
 
 
 def test_a_device_that_is_not_there_is_a_clear_error(transformer_run: Path):
-    with pytest.raises(UserError, match="unknown device"):
+    with pytest.raises(UserError, match="is not a device: use auto, cpu, cuda"):
         Translator.load(transformer_run, device="gpu9")
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):

@@ -185,11 +185,33 @@ def _set_norm(spec: Any, weights: dict[str, Any], name: str) -> None:
     spec.gamma, spec.beta = weights[f"{name}.weight"], weights[f"{name}.bias"]
 
 
+def ct2_device(name: str | None, key: str = "device") -> tuple[str, int]:
+    """CTranslate2's (device, device_index) for an s2s device name: it has its own CUDA build, so
+    whether a GPU is there is asked of CTranslate2, not of torch; mps it does not run on."""
+    from seq2seq.devices import check_device_name
+
+    name = name or "auto"
+    check_device_name(name, key)
+    if name == "cpu":
+        return "cpu", 0
+    if name == "mps":
+        raise UserError(f"{key} mps: CTranslate2 runs on cpu or cuda only; use cpu")
+    gpus = ctranslate2_module().get_cuda_device_count()
+    if name == "auto":
+        return ("cuda" if gpus else "cpu"), 0
+    index = int(name.partition(":")[2] or 0)
+    if index >= gpus:
+        use = f"cuda:0 .. cuda:{gpus - 1}" if gpus else "cpu or auto"
+        raise UserError(f"{key} {name!r}: CTranslate2 sees {gpus} CUDA GPU(s) on this machine; use {use}")
+    return "cuda", index
+
+
 class CTranslate2Translator(TextTranslator):
     """An exported model behind the Translator's interface (translate, translate_batch)."""
 
     def __init__(self, path: Path, *, beam: int | None = None, batch_tokens: int | None = None,
                  length_penalty: float | None = None, device: str | None = None, threads: int | None = None) -> None:
+        """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`)."""
         ctranslate2 = ctranslate2_module()
         self.path = path / "model.bin"
         self.config = None  # the training config is not exported; `eval --split` needs the run
@@ -203,7 +225,8 @@ class CTranslate2Translator(TextTranslator):
         # as many threads as torch uses (all cores, or --threads): CTranslate2's own default is 4
         import torch
 
-        self.engine = ctranslate2.Translator(str(path), device=device or "cpu",
+        kind, index = ct2_device(device)
+        self.engine = ctranslate2.Translator(str(path), device=kind, device_index=index,
                                              intra_threads=threads or torch.get_num_threads())
 
     def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,

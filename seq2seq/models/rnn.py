@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seq2seq.config import ModelConfig
 from seq2seq.models.attention import DotProductAttention
 from seq2seq.models.base import Memory, Seq2SeqModel, lengths_to_mask
+from seq2seq.models.dropout import Dropout
 from seq2seq.special_tokens import PAD_ID
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -107,7 +108,7 @@ class RNNDecoder(nn.Module):
                           else DotProductAttention(cfg.hidden_size, cfg.attention, cfg.attention_scale))
         combined_size = cfg.hidden_size * (1 if self.attention is None else 2)
         self.attentional_proj = nn.Linear(combined_size, attentional_size, bias=False)  # W_c
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def attentional_states(self, rnn_states: Tensor, memory: RNNMemory,
                            need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
@@ -171,7 +172,7 @@ class RNNModel(Seq2SeqModel):
         # Without it the inputs are 16x smaller (d = 256) and the model sat on the "ignore the
         # source" plateau (train loss ~5.9 from update 150 to 250 on Tatoeba).
         self.embed_scale = cfg.embedding_dim ** 0.5
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.encoder = RNNEncoder(cfg)
         encoder_size = self.encoder.directions * cfg.hidden_size
         self.bridge = nn.Linear(encoder_size, cfg.decoder_layers * cfg.hidden_size)

@@ -23,6 +23,7 @@ from seq2seq.config import ModelConfig
 from seq2seq.errors import UserError
 from seq2seq.models.attention import MultiHeadAttention
 from seq2seq.models.base import Memory, Seq2SeqModel, lengths_to_mask
+from seq2seq.models.dropout import Dropout
 from seq2seq.special_tokens import PAD_ID
 
 INITIAL_CACHE_STEPS = 8  # self-attention cache capacity before the first doubling
@@ -78,7 +79,7 @@ class ResidualLayer(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.pre_norm = cfg.norm == "pre"
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def residual(self, states: Tensor, sublayer: Callable[[Tensor], Tensor], norm: nn.LayerNorm) -> Tensor:
         """pre-norm: x + Dropout(Sublayer(LayerNorm(x))); post-norm: LayerNorm(x + Dropout(Sublayer(x)))."""
@@ -209,7 +210,7 @@ class TransformerModel(Seq2SeqModel):
         self.src_embed = (self.tgt_embed if share_src_tgt_embeddings
                           else nn.Embedding(src_vocab_size, cfg.d_model, padding_idx=PAD_ID))
         self.positions = PositionalEncoding(cfg.d_model, cfg.max_positions)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.decoder_layers))
         # pre-norm leaves the residual stream un-normalised: one LayerNorm closes each stack

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as torch_dist
 
+from seq2seq.devices import resolve_device
 from seq2seq.errors import UserError
 
 T = TypeVar("T")
@@ -106,12 +107,17 @@ class Distributed:
             torch_dist.destroy_process_group()
 
 
-def init_distributed() -> Distributed:
-    """Join the process group torchrun describes in the environment, or run as one process."""
+def init_distributed(device_name: str = "auto") -> Distributed:
+    """Join the process group torchrun describes in the environment, or run as one process.
+
+    device_name is train.device (auto: a CUDA GPU when there is one); with several processes on
+    CUDA each takes the GPU of its LOCAL_RANK.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
+    device = resolve_device(device_name, "train.device")
+    cuda = device.type == "cuda"
     if world_size <= 1:
-        return Distributed(device=torch.device("cuda" if cuda else "cpu"))
+        return Distributed(device=device)
     if "RANK" not in os.environ or "MASTER_ADDR" not in os.environ:
         raise UserError("WORLD_SIZE is set but RANK/MASTER_ADDR are not; launch several processes with "
                         "`torchrun --nproc_per_node N -m seq2seq train --config C`")
@@ -119,8 +125,6 @@ def init_distributed() -> Distributed:
     if cuda:
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
     # A long timeout: the other ranks wait while rank 0 validates (greedy decoding on a CPU).
     torch_dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=datetime.timedelta(hours=2))
     return Distributed(rank=rank, world_size=world_size, local_rank=local_rank, device=device)

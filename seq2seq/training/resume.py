@@ -26,7 +26,7 @@ RESUMABLE_CHANGES = {
     "name", "data.dir", "data.path", "data.src_path", "data.tgt_path",
     "train.max_steps", "train.max_epochs", "train.max_minutes", "train.patience",
     "train.validate_every", "train.save_every", "train.dev_sentences", "train.log_every",
-    "train.threads", "train.keep_last",
+    "train.threads", "train.keep_last", "train.device", "train.precision", "decode.precision",
 }
 
 
