@@ -7,10 +7,12 @@
 #   bash scripts/seed_runs.sh                                          # quickstart config, 10 min, seeds 1 2 3
 #   bash scripts/seed_runs.sh configs/tatoeba-rnn.yaml 30 1            # one 30-minute RNN run
 #   S2S_SET="train.schedule=linear train.ema_decay=0.999" bash scripts/seed_runs.sh configs/tatoeba-transformer.yaml 30 1
+#   S2S_TAG=noph S2S_SET="train.placeholders=0" bash scripts/seed_runs.sh     # a variant, in runs of its own
 #
 # Run it on an idle machine (check `uptime`): another busy process on the 2 cores buys fewer
 # updates in the same minutes. Runs go to runs/<name>-<m>min-seed<k>/ (resumed if there), JSON to
-# docs/results/<name>.<m>min.seed<k>.json.
+# docs/results/<name>.<m>min.seed<k>.json; with S2S_TAG=T, runs/<name>-T-<m>min-seed<k>/ and
+# docs/results/<name>-T.<m>min.seed<k>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ for kv in "${EXTRA[@]}"; do SETS+=(--set "$kv"); done
 s2s data prepare --config "$CONFIG"
 DATA=$(python -I -c "from seq2seq.config import load_config; c = load_config('$CONFIG'); print(c.data.resolved_dir(c.name))")
 NAME=$(python -I -c "from seq2seq.config import load_config; print(load_config('$CONFIG').name)")
+NAME=$NAME${S2S_TAG:+-$S2S_TAG}
 TESTS=$DATA/names-test
 [ -f "$TESTS/names.expect" ] || python scripts/make_names_test.py --data-dir "$DATA" --out-dir "$TESTS"
 mkdir -p docs/results

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from seq2seq.config import Config, config_from_dict
+from seq2seq.data.placeholders import Protector
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 from seq2seq.files import atomic_write
@@ -139,6 +140,7 @@ class InferenceModel:
     src_tokenizer: Tokenizer
     tgt_tokenizer: Tokenizer
     path: Path
+    protector: Protector | None = None  # train.placeholders: which words translation protects
 
 
 def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
@@ -157,7 +159,8 @@ def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
         raise UserError(f"{where}: weights do not match the model its config describes "
                         f"({first})") from None
     model.eval()
-    return InferenceModel(model, config, src_tok, tgt_tok, Path(where))
+    protector = Protector.from_state(payload["placeholders"]) if payload.get("placeholders") else None
+    return InferenceModel(model, config, src_tok, tgt_tok, Path(where), protector)
 
 
 def load_for_inference(path: str | Path) -> InferenceModel:

@@ -68,6 +68,9 @@ PrecisionOption = Annotated[Optional[str], typer.Option(
     "--precision", callback=_precision_name,
     help="number format of decoding: fp32, bf16, fp16, or auto (bf16 on a CPU with AMX/AVX512-BF16 or a GPU "
          "that has it, fp16 on an older GPU, else fp32); default: the run's decode.precision")]
+NoPlaceholdersOption = Annotated[bool, typer.Option(
+    "--no-placeholders", help="translate a model trained with train.placeholders without them: unknown names and "
+                              "numbers go through the model as text (to measure what the placeholders do)")]
 
 
 def _version(value: bool) -> None:
@@ -163,6 +166,7 @@ def evaluate(
     sweep_kinds: Annotated[str, typer.Option("--sweep-kinds", help="length penalty kinds for --sweep")] = "gnmt,length",
     device: DeviceOption = None,
     precision: PrecisionOption = None,
+    no_placeholders: NoPlaceholdersOption = False,
 ) -> None:
     """Translate a test set and score it with sacrebleu (BLEU, chrF, TER); or --sweep decoding settings."""
     if sweep:
@@ -182,7 +186,7 @@ def evaluate(
     evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
                      max_repeats=max_repeats, length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
                      json_output=json_output, by_length=by_length, output=output, expect=expect, device=device,
-                     precision=precision)
+                     precision=precision, placeholders=False if no_placeholders else None)
 
 
 @app.command("average")
@@ -250,6 +254,7 @@ def translate(
     head: Annotated[Optional[int], typer.Option("--head", help="Transformer: attention head to plot, 1-based (default: the mean over heads)")] = None,
     device: DeviceOption = None,
     precision: PrecisionOption = None,
+    no_placeholders: NoPlaceholdersOption = False,
 ) -> None:
     """Translate text given as arguments, from --input FILE, or from stdin (one line out per line in)."""
     from seq2seq.translate import translate_command
@@ -257,7 +262,7 @@ def translate(
     translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
                       n_best=n_best, max_len=max_len, batch_tokens=batch_tokens, max_repeats=max_repeats,
                       length_penalty=length_penalty, length_penalty_kind=length_penalty_kind, plot_attention=plot_attention, layer=layer, head=head,
-                      device=device, precision=precision)
+                      device=device, precision=precision, placeholders=False if no_placeholders else None)
 
 
 def run() -> None:

@@ -56,6 +56,8 @@ class DataConfig:
     joint_vocab: bool = option(True, "one vocabulary for both languages (needed to tie source and target embeddings)")
     character_coverage: float = option(1.0, "SentencePiece character coverage", low=0.9, high=1.0)
     spm_max_sentences: int = option(0, "train SentencePiece on at most this many sentences (0 = all)", low=0)
+    placeholders: bool = option(False, "add the placeholder symbols for names and numbers to the vocabulary "
+                                "(needed by train.placeholders; seq2seq/data/placeholders.py)")
 
     def resolved_dir(self, name: str) -> Path:
         return Path(self.dir) if self.dir else Path("data") / name
@@ -142,6 +144,11 @@ class TrainConfig:
     number_augmentation: float = option(0.0, "probability that a training pair with the same digit string on both "
         "sides gets it replaced, consistently, by a random number of as many digits, anew each epoch (0 = off; "
         "teaches copying numbers)", low=0.0, high=1.0)
+    placeholders: float = option(
+        0.0, "probability that each name standing alike on both sides of a training pair is replaced by a "
+        "placeholder symbol, anew each epoch (every number alike on both sides, in digits or words, always is); "
+        "translation then carries unknown names and all numbers through verbatim (0 = off; needs data.placeholders)",
+        low=0.0, high=1.0)
     subword_sampling: float = option(
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
@@ -171,6 +178,8 @@ class DecodeConfig:
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
         "fp32", "number format of decoding (auto: bf16 where training's auto would pick it)")
+    placeholders: bool = option(True, "put placeholders in place of unknown names and numbers when the model "
+                                "was trained with them (train.placeholders), and the words back into the output")
 
 
 @dataclass

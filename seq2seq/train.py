@@ -345,7 +345,8 @@ class Trainer:
         if self.dist.is_main:
             # Validation must not move the random streams, or resumed runs would drift.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), averaged(self.ema):
-                scores = validate(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok, self.device)
+                scores = validate(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok, self.device,
+                                  self.corpus.protector)
         bleu = self.dist.broadcast(scores.bleu if scores is not None else None)
         improved = bleu > state.best_bleu
         if improved:
@@ -358,8 +359,7 @@ class Trainer:
         state.elapsed_s = self.elapsed()
         if improved:  # saved before the log says so
             with averaged(self.ema):
-                payload = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="best",
-                                       step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
+                payload = self.payload(kind="best", step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
                 save_checkpoint(self.run_dir / "best.pt", payload)
         self.progress.validation(state, scores, improved, self.optimizer.param_groups[0]["lr"],
                                  len(self.epoch_batches(state.epoch)[0]))
@@ -371,17 +371,22 @@ class Trainer:
         if not self.dist.is_main:
             return
         self.state.elapsed_s = self.elapsed()
-        payload = make_payload(
-            self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="last",
-            train_state=dataclasses.asdict(self.state), optimizer=self.optimizer.state_dict(),
+        payload = self.payload(
+            kind="last", train_state=dataclasses.asdict(self.state), optimizer=self.optimizer.state_dict(),
             schedule=self.schedule.state_dict(), rng=rng, world_size=self.dist.world_size,
             data_signature=self.data_signature, precision=self.mixed.state_dict(),
             **({"ema": self.ema.state_dict()} if self.ema else {}))
         save_checkpoint(self.run_dir / "last.pt", payload)
         if self.config.train.keep_last:  # weights only (the averaged ones with EMA), for `s2s average`
             with averaged(self.ema):
-                weights = make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, kind="step", step=self.state.step)
+                weights = self.payload(kind="step", step=self.state.step)
                 keep_weights(self.run_dir, self.state.step, self.config.train.keep_last, weights)
+
+    def payload(self, **state: Any) -> dict[str, Any]:
+        """A checkpoint of raw_model (see seq2seq/checkpoint.py) with `state` added."""
+        protector = self.corpus.protector
+        return make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, **state,
+                            **({"placeholders": protector.to_state()} if protector else {}))
 
     def save_snapshot(self) -> None:
         """best-at-<m>min.pt: a copy of best.pt (train.snapshot_minutes)."""

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from seq2seq.config import Config, DecodeConfig
 from seq2seq.data.normalize import normalize_text
+from seq2seq.data.placeholders import Protector, protect_all, restore, shown_pieces
 from seq2seq.devices import DTYPES, resolve_device, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models.base import Seq2SeqModel
@@ -99,26 +100,28 @@ class Translator(TextTranslator):
 
     def __init__(self, model: Seq2SeqModel, src_tokenizer: Any, tgt_tokenizer: Any,
                  settings: DecodeConfig | None = None, *, normalization: str = "nfkc",
-                 lowercase: bool = False, config: Config | None = None, path: Path | None = None) -> None:
+                 lowercase: bool = False, config: Config | None = None, path: Path | None = None,
+                 protector: Protector | None = None) -> None:
         self.model = model
         self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
         self.settings = settings or DecodeConfig()  # beam, length penalty, output length, batching
         self.normalization, self.lowercase = normalization, lowercase  # as the training data was
         self.config = config  # the model's whole config, when known
         self.path = path  # the checkpoint it came from, when loaded
+        self.protector = protector  # the model's placeholders (train.placeholders), when it has them
 
     @classmethod
     def for_config(cls, model: Seq2SeqModel, src_tokenizer: Any, tgt_tokenizer: Any, config: Config,
-                   path: Path | None = None) -> Translator:
+                   path: Path | None = None, protector: Protector | None = None) -> Translator:
         """A Translator that reads text as `config`'s data was prepared and searches as its decode section says."""
         return cls(model, src_tokenizer, tgt_tokenizer, config.decode, normalization=config.data.normalization,
-                   lowercase=config.data.lowercase, config=config, path=path)
+                   lowercase=config.data.lowercase, config=config, path=path, protector=protector)
 
     @classmethod
     def load(cls, path: str | Path, *, beam: int | None = None, length_penalty: float | None = None,
              batch_tokens: int | None = None, max_repeats: int | None = None,
              length_penalty_kind: str | None = None, device: str | torch.device | None = None,
-             precision: str | None = None) -> Translator:
+             precision: str | None = None, placeholders: bool | None = None) -> Translator:
         """Load a run directory (its best.pt, else last.pt) or one checkpoint file.
 
         beam, length_penalty, length_penalty_kind, batch_tokens and max_repeats override the run's
@@ -126,6 +129,7 @@ class Translator(TextTranslator):
         there is one, else the CPU; "cpu", "cuda", "cuda:1", "mps"); precision is the number
         format of its weights and matrix products ("fp32", "bf16", "fp16" or "auto"; default the
         run's decode.precision). Scores, log-probabilities and returned attention stay float32.
+        placeholders=False translates a model trained with train.placeholders without them.
         """
         from seq2seq.allocator import bound_primitive_caches
         from seq2seq.checkpoint import load_for_inference
@@ -140,14 +144,15 @@ class Translator(TextTranslator):
         chosen = resolve_precision(precision or loaded.config.decode.precision, target, blame)
         overrides = {key: value for key, value in (("beam_size", beam), ("length_penalty", length_penalty),
                                                    ("batch_tokens", batch_tokens), ("max_repeats", max_repeats),
-                                                   ("length_penalty_kind", length_penalty_kind))
+                                                   ("length_penalty_kind", length_penalty_kind),
+                                                   ("placeholders", placeholders))
                      if value is not None}
         if overrides.get("length_penalty_kind", "gnmt") not in ("gnmt", "length"):
             raise UserError(f"length penalty kind {length_penalty_kind!r}: use gnmt or length")
         decode = dataclasses.replace(loaded.config.decode, **overrides, precision=chosen)
         config = dataclasses.replace(loaded.config, decode=decode)
         model = loaded.model.to(device=target, dtype=DTYPES[chosen])
-        return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path)
+        return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path, loaded.protector)
 
     def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
@@ -170,6 +175,7 @@ class Translator(TextTranslator):
                                 n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
                                 cut_at_max_len=max_len is not None)
         texts = [normalize_text(s, self.normalization, self.lowercase) for s in sentences]
+        texts, originals = protect_all(texts, self.protector if settings.placeholders else None)
         todo = [i for i, text in enumerate(texts) if text]
         pieces = self._fit(self.src_tokenizer.encode_batch([texts[i] for i in todo]) if todo else [])
         limit = self.max_positions
@@ -190,9 +196,9 @@ class Translator(TextTranslator):
         finally:
             self.model.train(was_training)
         for index, source_ids, hyps in zip(todo, sources, found):
-            results[index].hypotheses = [self._with_text(hyp, attention) for hyp in hyps]
+            results[index].hypotheses = [self._with_text(hyp, attention, originals[index]) for hyp in hyps]
             if attention:
-                results[index].source_pieces = self.src_tokenizer.pieces(source_ids)
+                results[index].source_pieces = shown_pieces(self.src_tokenizer.pieces(source_ids), originals[index])
         return results
 
     @property
@@ -209,9 +215,9 @@ class Translator(TextTranslator):
                   "length (the longest source the model takes)", file=sys.stderr)
         return [ids[:limit] for ids in pieces]
 
-    def _with_text(self, hyp: Hypothesis, attention: bool) -> Translation:
-        text = self.tgt_tokenizer.decode(hyp.tokens).translate(LINE_BREAKS)
-        pieces = self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]) if attention else None
+    def _with_text(self, hyp: Hypothesis, attention: bool, originals: dict[str, str]) -> Translation:
+        text = restore(self.tgt_tokenizer.decode(hyp.tokens), originals).translate(LINE_BREAKS)
+        pieces = shown_pieces(self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]), originals) if attention else None
         return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces)
 
 

@@ -3,7 +3,8 @@
 `TrainCorpus` encodes the prepared train split once (`base`: what training always reads when
 both augmentations are off, and what resuming's data signature describes). `corpus(epoch)` is
 
-- with `train.name_augmentation`, `train.number_augmentation` and `train.subword_sampling` all 0:
+- with `train.name_augmentation`, `train.number_augmentation`, `train.placeholders` and
+  `train.subword_sampling` all 0:
   `base`, every epoch, with no re-encoding;
 - otherwise a corpus made from the raw text of data/<dir>/train.src and train.tgt as a pure
   function of (train.seed, epoch), so a resumed run re-makes exactly the epoch it stopped in:
@@ -11,6 +12,9 @@ both augmentations are off, and what resuming's data signature describes). `corp
   every shared name is replaced consistently on both sides by one drawn from
   `augmentation_names()`; in each pair with shared digit strings (seq2seq/data/numbers.py),
   with probability number_augmentation, every shared number by a random one of as many digits;
+  then, with train.placeholders, shared names (each with that probability) and every shared
+  number (the new ones where the steps before changed them) by placeholder symbols
+  (seq2seq/data/placeholders.py);
   then, without sampling, only the changed pairs are encoded again and
   put in place of their `base` encoding; with sampling (SentencePiece `enable_sampling`,
   alpha = subword_sampling), every pair is encoded with a segmentation sampled by a generator
@@ -33,6 +37,7 @@ from seq2seq.data.batching import ParallelCorpus, TokenArrays, encode_corpus, en
 from seq2seq.data.name_lists import augmentation_names
 from seq2seq.data.names import NameAugmentation, usable_names
 from seq2seq.data.numbers import NumberAugmentation
+from seq2seq.data.placeholders import PlaceholderAugmentation, Protector, has_symbols, known_words
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 
@@ -86,10 +91,11 @@ class TrainCorpus:
             raise UserError(f"{data_dir}/train.*: every pair is longer than model.max_positions ({limit}) pieces")
         self.src_tok, self.tgt_tok, self.limit = src_tok, tgt_tok, limit
         self.seed, self.names_p, self.alpha = train.seed, train.name_augmentation, train.subword_sampling
-        self.numbers_p = train.number_augmentation
-        self.augmenting = bool(self.names_p or self.numbers_p or self.alpha)
+        self.numbers_p, self.placeholders_p = train.number_augmentation, train.placeholders
+        self.augmenting = bool(self.names_p or self.numbers_p or self.placeholders_p or self.alpha)
         self.description: str | None = None  # for the log: what changes from epoch to epoch
         self.note: str | None = None  # for the log: what the latest corpus(epoch) did
+        self.protector: Protector | None = None  # with train.placeholders: what translation protects
         if not self.augmenting:
             return
         self.full = full
@@ -112,6 +118,16 @@ class TrainCorpus:
             self.numbers = NumberAugmentation(self.src_lines, self.tgt_lines)
             parts.append(f"numbers substituted in {100 * self.numbers_p:g}% of the {len(self.numbers.eligible):,} "
                          "pairs with a number on both sides")
+        self.placeholders: PlaceholderAugmentation | None = None
+        if self.placeholders_p:
+            if not has_symbols(tgt_tok) or not has_symbols(src_tok):
+                raise UserError(f"{data_dir}: its vocabulary has no placeholder symbols, which train.placeholders "
+                                "needs; set data.placeholders: true and run `s2s data prepare --force`")
+            self.placeholders = PlaceholderAugmentation(self.src_lines, self.tgt_lines, config.data.src_lang,
+                                                        config.data.tgt_lang)
+            self.protector = Protector(known_words(self.src_lines), config.data.src_lang == "fr")
+            parts.append(f"placeholders put in place of each shared name with probability {self.placeholders_p:g} "
+                         f"and of every shared number (in {len(self.placeholders.eligible):,} pairs)")
         if self.alpha:
             parts.append(f"subword segmentations sampled (alpha {self.alpha:g})")
         self.description = "augmentation: " + "; ".join(parts) + ", new for each epoch"
@@ -124,6 +140,8 @@ class TrainCorpus:
         changed = self.names.changed_pairs(self.names_p, self.seed, epoch) if self.names is not None else {}
         if self.numbers is not None:
             changed = self.numbers.changed_pairs(self.numbers_p, self.seed, epoch, changed)
+        if self.placeholders is not None:
+            changed = self.placeholders.changed_pairs(self.placeholders_p, self.seed, epoch, changed)
         if self.alpha:
             src_lines, tgt_lines = list(self.src_lines), list(self.tgt_lines)
             for i, (src, tgt) in changed.items():
@@ -137,7 +155,7 @@ class TrainCorpus:
                                 self.src_tok, self.tgt_tok, chunk_size=CHUNK)
             corpus = replace_pairs(self.full, indices, new)
         corpus, _ = fitting(corpus, self.limit)
-        what = [f"new names or numbers in {len(changed):,} pairs"] if changed else []
+        what = [f"new names, numbers or placeholders in {len(changed):,} pairs"] if changed else []
         what += ["every pair re-encoded with sampled subwords"] if self.alpha else []
         self.note = f"corpus of epoch {epoch} (from 0): {', '.join(what)} ({time.perf_counter() - started:.1f} s)"
         return corpus

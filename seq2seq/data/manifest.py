@@ -23,6 +23,8 @@ _NOT_IDENTITY = ("dir", "path", "src_path", "tgt_path")
 
 
 def identity(config: dict[str, Any], inputs: list[dict[str, Any]], version: Any) -> dict[str, Any]:
+    # a key added to DataConfig after a corpus was prepared counts as its default there
+    config = {**dataclasses.asdict(DataConfig()), **config}
     return {"version": version,
             "config": {k: v for k, v in config.items() if k not in _NOT_IDENTITY},
             "inputs": [(i.get("role"), i.get("sha256")) for i in inputs]}

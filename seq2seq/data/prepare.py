@@ -58,6 +58,7 @@ from seq2seq.config import Config, DataConfig
 from seq2seq.data.corpus import RawCorpus, read_corpus
 from seq2seq.data.manifest import FORMAT, MANIFEST, PREPARE_VERSION, existing_state
 from seq2seq.data.normalize import normalize_text
+from seq2seq.data.placeholders import SYMBOLS
 from seq2seq.data.tokenizer import spm_filenames, train_sentencepiece
 from seq2seq.errors import UserError
 from seq2seq.files import write_directory_atomically
@@ -263,7 +264,8 @@ def _train_vocabulary(train: list[Pair], data: DataConfig, progress: _Progress) 
     src_name, tgt_name = spm_filenames(data.joint_vocab)
     settings = dict(vocab_size=data.vocab_size, model_type=data.vocab_type,
                     character_coverage=data.character_coverage,
-                    max_sentences=data.spm_max_sentences, seed=data.seed)
+                    max_sentences=data.spm_max_sentences, seed=data.seed,
+                    symbols=SYMBOLS if data.placeholders else ())
     if data.joint_vocab:
         sentences = [p.src for p in train] + [p.tgt for p in train]
         progress(f"training SentencePiece ({data.vocab_type}, {data.vocab_size:,} pieces, joint) on "

@@ -10,7 +10,7 @@ import io
 import random
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
@@ -80,7 +80,7 @@ class Tokenizer:
 def train_sentencepiece(sentences: Iterable[str], *, vocab_size: int, model_type: str,
                         character_coverage: float, max_sentences: int = 0,
                         seed_sentences_shuffle: bool = True, seed: int = 0,
-                        what: str = "data.vocab_size") -> bytes:
+                        what: str = "data.vocab_size", symbols: Sequence[str] = ()) -> bytes:
     """Train a SentencePiece model on sentences; returns the model proto (bytes).
 
     Deterministic: the same sentences and settings give byte-identical models. Training runs
@@ -88,6 +88,7 @@ def train_sentencepiece(sentences: Iterable[str], *, vocab_size: int, model_type
     drawn here with `random.Random(seed)` (order kept) instead of by SentencePiece's own
     unseeded sampler. `seed_sentences_shuffle` is kept for compatibility; it has no effect.
     `what` names the config key in error messages (e.g. "data.vocab_size (source side)").
+    `symbols` become pieces of their own, never split or merged (data.placeholders).
     """
     del seed_sentences_shuffle
     if max_sentences:
@@ -106,6 +107,7 @@ def train_sentencepiece(sentences: Iterable[str], *, vocab_size: int, model_type
             input_sentence_size=0,  # all sentences given; any sampling was done above
             shuffle_input_sentence=False,
             pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+            user_defined_symbols=list(symbols),
             num_threads=1,
             minloglevel=2,
         )

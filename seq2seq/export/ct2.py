@@ -34,6 +34,7 @@ from seq2seq import __version__
 from seq2seq.checkpoint import load_checkpoint, model_from_payload
 from seq2seq.config import DecodeConfig
 from seq2seq.data.normalize import normalize_text
+from seq2seq.data.placeholders import Protector, protect_all, restore
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 from seq2seq.files import replace_directory
@@ -86,7 +87,8 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
                                                        "tgt_lang": config.data.tgt_lang},
                 "decode": {k: getattr(config.decode, k) for k in (
                     "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
-                    "batch_tokens")}}
+                    "batch_tokens")},
+                "placeholders": loaded.protector.to_state() if loaded.protector else None}
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
         tmp.chmod(0o755)
@@ -210,18 +212,22 @@ class CTranslate2Translator(TextTranslator):
     """An exported model behind the Translator's interface (translate, translate_batch)."""
 
     def __init__(self, path: Path, *, beam: int | None = None, batch_tokens: int | None = None,
-                 length_penalty: float | None = None, device: str | None = None, threads: int | None = None) -> None:
-        """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`)."""
+                 length_penalty: float | None = None, device: str | None = None, threads: int | None = None,
+                 placeholders: bool | None = None) -> None:
+        """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`); placeholders=False: without them."""
         ctranslate2 = ctranslate2_module()
         self.path = path / "model.bin"
         self.config = None  # the training config is not exported; `eval --split` needs the run
         self.info = json.loads((path / EXPORT_INFO).read_text(encoding="utf-8"))
-        overrides = (("beam_size", beam), ("batch_tokens", batch_tokens), ("length_penalty", length_penalty))
+        overrides = (("beam_size", beam), ("batch_tokens", batch_tokens), ("length_penalty", length_penalty),
+                     ("placeholders", placeholders))
         decode = {**self.info["decode"], **{k: v for k, v in overrides if v is not None}}
         self.settings = DecodeConfig(**decode)
         self.src_tokenizer = Tokenizer((path / "spm.src.model").read_bytes(), origin=str(path / "spm.src.model"))
         self.tgt_tokenizer = Tokenizer((path / "spm.tgt.model").read_bytes(), origin=str(path / "spm.tgt.model"))
         self.tgt_ids = {piece: i for i, piece in enumerate(_vocabulary(self.tgt_tokenizer))}
+        state = self.info.get("placeholders")  # exports made before placeholders have no such key
+        self.protector = Protector.from_state(state) if state else None
         # as many threads as torch uses (all cores, or --threads): CTranslate2's own default is 4
         import torch
 
@@ -240,6 +246,7 @@ class CTranslate2Translator(TextTranslator):
                             "plot with the s2s run instead")
         settings, data = self.settings, self.info["data"]
         texts = [normalize_text(s, data["normalization"], data["lowercase"]) for s in sentences]
+        texts, originals = protect_all(texts, self.protector if settings.placeholders else None)
         todo = [i for i, text in enumerate(texts) if text]
         pieces = [self.src_tokenizer.pieces(ids) for ids in self.src_tokenizer.encode_batch([texts[i] for i in todo])]
         results = [TranslationResult(sentence, [Translation([], 0.0)]) for sentence in sentences]
@@ -262,7 +269,8 @@ class CTranslate2Translator(TextTranslator):
             hyps = []
             for tokens, score in zip(result.hypotheses, result.scores):
                 ids = [self.tgt_ids.get(token, 1) for token in tokens if token != "</s>"][:bound]
-                hyps.append(Translation(ids, float(score), None, self.tgt_tokenizer.decode(ids).translate(LINE_BREAKS)))
+                text = restore(self.tgt_tokenizer.decode(ids), originals[index]).translate(LINE_BREAKS)
+                hyps.append(Translation(ids, float(score), None, text))
             results[index].hypotheses = hyps
         return results
 

@@ -20,6 +20,7 @@ from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.metrics import score_translations
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.training.loss import token_loss_sum
+from seq2seq.data.placeholders import Protector
 from seq2seq.translator import Translator
 
 
@@ -72,13 +73,14 @@ class DevScores:
 
 
 def validate(model: Seq2SeqModel, dev: DevSet, config: Config, src_tokenizer: Tokenizer,
-             tgt_tokenizer: Tokenizer, device: torch.device, n_samples: int = 3) -> DevScores:
+             tgt_tokenizer: Tokenizer, device: torch.device, protector: Protector | None = None,
+             n_samples: int = 3) -> DevScores:
     """Dev loss, then greedy translations of the first train.dev_sentences sentences, scored."""
     loss = dev_loss(model, dev, config.train.label_smoothing, device)
     count = config.train.dev_sentences or len(dev)
     sources, references = dev.src_lines[:count], dev.tgt_lines[:count]
     # dev.* is already normalised by `s2s data prepare`; normalising again is a no-op.
-    translator = Translator.for_config(model, src_tokenizer, tgt_tokenizer, config)
+    translator = Translator.for_config(model, src_tokenizer, tgt_tokenizer, config, protector=protector)
     hypotheses = [result.text for result in translator.translate_batch(sources, beam=1)]
     scores = score_translations(hypotheses, references)
     samples = list(zip(sources, references, hypotheses, strict=True))[:n_samples]

@@ -1,0 +1,218 @@
+"""Placeholders for unknown names and numbers (issue 12, seq2seq/data/placeholders.py): what
+translation protects and restores, the training augmentation, the vocabulary's symbols, and a
+small model that learns to carry a name it never saw."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from test_names import make_named_data, named_pairs
+from test_resume import start_slow_training, wait_for_checkpoint
+from test_train import assert_same_weights, run_training, toy_config, weights
+
+from seq2seq.checkpoint import load_checkpoint
+from seq2seq.data.augment import TrainCorpus
+from seq2seq.data.numbers import shared_number_words
+from seq2seq.data.placeholders import (NAME_SYMBOLS, NUMBER_SYMBOLS, SLOTS, SYMBOL, SYMBOLS, PlaceholderAugmentation,
+                                       Protector, has_symbols, known_words, restore)
+from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.errors import UserError
+from seq2seq.translator import Translator
+
+KNOWN = known_words(["visite l'Afrique en septembre Tom Tom Contrôle toi de le chien et rentre"] * 2)
+N1, N2, D1, D2 = NAME_SYMBOLS[0], NAME_SYMBOLS[1], NUMBER_SYMBOLS[0], NUMBER_SYMBOLS[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Protecting and restoring
+
+
+@pytest.mark.parametrize("text, protected, originals", [
+    ("Jane visite l'Afrique en septembre.", f"{N1} visite l'Afrique en septembre.", {N1: "Jane"}),
+    ("Tom visite l'Afrique.", "Tom visite l'Afrique.", {}),  # a known name is the model's to translate
+    ("Visite l'Afrique, Tom !", "Visite l'Afrique, Tom !", {}),  # capitalised known words too
+    ("Contrôle-toi, Jean-Luc !", f"Contrôle-toi, {N1} !", {N1: "Jean-Luc"}),  # every part of it known or not
+    ("Le chien d'Alice et de Zoé.", f"Le chien de {N1} et de {N2}.", {N1: "Alice", N2: "Zoé"}),  # elision kept right
+    ("Zoé, Zoé !", f"{N1}, {N1} !", {N1: "Zoé"}),  # one name, one symbol
+    ("J'ai 25 ans et 3 chats, 25 !", f"J'ai {D1} ans et {D2} chats, {D1} !", {D1: "25", D2: "3"}),
+    ("Rentre avant 2h30.", "Rentre avant 2h30.", {}),  # not a whole-word number
+    ("Jane a 7 ans.", f"{N1} a {D1} ans.", {N1: "Jane", D1: "7"}),
+])
+def test_protect_replaces_unknown_names_and_every_number(text: str, protected: str, originals: dict) -> None:
+    protector = Protector(KNOWN, french=True)
+    assert protector.protect(text) == (protected, originals)
+    if "d'" not in text:  # (restore is for the output; an elided source stays "de Alice")
+        assert restore(protected, originals) == text
+
+
+def test_more_names_than_symbols_leave_the_rest_as_text() -> None:
+    names = ["Ada", "Bea", "Cyd", "Dot", "Eve", "Fay", "Gus", "Hal"]
+    text, originals = Protector(KNOWN).protect(" ".join(names) + " 1 2 3 4 5 6 7 8")
+    assert text == " ".join(NAME_SYMBOLS + ("Gus", "Hal") + NUMBER_SYMBOLS + ("7", "8"))
+    assert len(originals) == 2 * SLOTS and restore(text, originals) == " ".join(names) + " 1 2 3 4 5 6 7 8"
+
+
+def test_restore_puts_words_where_the_model_put_the_symbols_and_drops_strays() -> None:
+    originals = {N1: "Jane", D1: "12"}
+    assert restore(f"In {D1} days, {N1} visits Africa.", originals) == "In 12 days, Jane visits Africa."
+    assert restore(f"{N2} {N1}'s dog {D2}.", originals) == "Jane's dog ."  # symbols the source lacked: dropped
+    assert restore("No symbols here.", {}) == "No symbols here."
+
+
+def test_known_words_count_lower_cased_parts() -> None:
+    known = known_words(["Tom voit l'Afrique.", "tom et Marie-Claire voient l'afrique !", "Marie"])
+    assert {"tom", "afrique", "marie"} <= known and "claire" not in known and "voit" not in known
+    assert known_words(["Tom"], min_count=1) == {"tom"}
+
+
+def test_protector_state_round_trips() -> None:
+    protector = Protector(KNOWN, french=True)
+    state = json.loads(json.dumps(protector.to_state()))
+    assert Protector.from_state(state) == protector and state["known_words"] == sorted(KNOWN)
+
+
+# ---------------------------------------------------------------------------------------------
+# The vocabulary and the training augmentation
+
+
+def symbol_data(directory: Path) -> Path:
+    """The named toy data with a SentencePiece model that has the placeholder symbols."""
+    make_named_data(directory)
+    sentences = [side for pair in named_pairs(400, 1) for side in pair] + ["abcdefghijklmnopqrstuvwxyzé"] * 3
+    (directory / "spm.model").write_bytes(train_sentencepiece(
+        sentences, vocab_size=140, model_type="bpe", character_coverage=1.0, symbols=SYMBOLS))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return symbol_data(tmp_path_factory.mktemp("placeholders") / "data")
+
+
+@pytest.mark.parametrize("src, tgt, words", [
+    ("J'ai trente ans et deux chats.", "I'm thirty and have two cats.", [("trente", "thirty"), ("deux", "two")]),
+    ("Deux, c'est assez.", "Two is enough.", [("Deux", "Two")]),
+    ("Un livre neuf.", "A new book.", []),  # "neuf": new here, and the other side has no nine
+    ("Il a vingt-deux ans.", "He is twenty-two.", []),  # compounds are left alone
+    ("Deux et deux font quatre.", "Two and two make four.", [("quatre", "four")]),  # a number twice: not used
+    ("J'ai un chat.", "I have one cat.", []),  # un / one: also an article
+])
+def test_shared_number_words(src: str, tgt: str, words: list) -> None:
+    assert shared_number_words(src, tgt, "fr", "en") == words
+
+
+def test_symbols_are_one_piece_each_only_when_asked_for(data: Path, tmp_path: Path) -> None:
+    with_symbols = Tokenizer.from_file(data / "spm.model")
+    assert has_symbols(with_symbols)
+    ids = with_symbols.encode(f"{N1} voit {D1} chats.")
+    assert with_symbols.pieces(ids).count(N1) == 1 and with_symbols.decode(ids) == f"{N1} voit {D1} chats."
+    plain = Tokenizer.from_file(make_named_data(tmp_path / "plain") / "spm.model")
+    assert not has_symbols(plain)
+
+
+def symbols_in(text: str) -> list[str]:
+    return SYMBOL.findall(text)
+
+
+def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
+    src = ["Tom a 25 ans.", "Jean est là.", "Tom et Mary ont 3 chats.", "Rien ici.", "Tom est là.",
+           "Il a huit ans.", "Un livre neuf.", "Il a vingt-deux ans."]
+    tgt = ["Tom is 25.", "John is here.", "Tom and Mary have 3 cats.", "Nothing here.", "He is here.",
+           "He is eight.", "A new book.", "He is twenty-two."]
+    augmentation = PlaceholderAugmentation(src * 40, tgt * 40, "fr", "en")
+    assert sorted({i % 8 for i in augmentation.eligible}) == [0, 2, 5]  # names or numbers alike on both sides
+    changed = augmentation.changed_pairs(0.5, seed=1, epoch=0)
+    assert changed == augmentation.changed_pairs(0.5, 1, 0) != augmentation.changed_pairs(0.5, 1, 1)
+    assert {i % 8 for i in changed} == {0, 2, 5} and len(changed) == 120  # every pair has a number
+    for i, (new_src, new_tgt) in changed.items():
+        assert sorted(symbols_in(new_src)) == sorted(symbols_in(new_tgt))  # the same symbols on both sides
+        numbers = [s for s in symbols_in(new_src) if s in NUMBER_SYMBOLS]
+        assert len(numbers) == 1 and not any(c.isdigit() for c in SYMBOL.sub("", new_src))  # numbers: always
+    names_replaced = [len([s for s in symbols_in(changed[i][0]) if s in NAME_SYMBOLS]) for i in changed if i % 8 == 2]
+    assert 10 < sum(names_replaced) < 70  # names: each with probability 0.5 (80 in all)
+    assert len({symbols_in(changed[i][0])[0] for i in changed if i % 8 == 5}) == SLOTS  # random symbols
+    every = augmentation.changed_pairs(1.0, 1, 0)[2]
+    assert SYMBOL.sub("X", every[0]) == "X et X ont X chats." and SYMBOL.sub("X", every[1]) == "X and X have X cats."
+    assert symbols_in(every[0]) == symbols_in(every[1]) and len(set(symbols_in(every[0]))) == 3
+    assert all(SYMBOL.sub("X", changed[i][0]) == "Il a X ans." for i in changed if i % 8 == 5)
+    no_names = augmentation.changed_pairs(0.0, 1, 0)
+    assert no_names.keys() == changed.keys() and not any(s in NAME_SYMBOLS for text, _ in no_names.values()
+                                                         for s in symbols_in(text))
+    # on top of the name augmentation: a drawn name becomes the symbol
+    drawn = augmentation.changed_pairs(1.0, 1, 0, {0: ("Zoé a 25 ans.", "Zoé is 25.")})[0]
+    assert SYMBOL.sub("X", drawn[0]) == "X a X ans." and SYMBOL.sub("X", drawn[1]) == "X is X."
+
+
+def test_train_corpus_refuses_a_vocabulary_without_symbols(tmp_path: Path) -> None:
+    plain = make_named_data(tmp_path / "plain")
+    tokenizer = Tokenizer.from_file(plain / "spm.model")
+    with pytest.raises(UserError, match="set data.placeholders: true and run `s2s data prepare --force`"):
+        TrainCorpus(plain, tokenizer, tokenizer, toy_config(plain, placeholders=0.5), limit=None)
+
+
+def test_train_corpus_puts_symbols_in_and_knows_what_to_protect(data: Path) -> None:
+    tokenizer = Tokenizer.from_file(data / "spm.model")
+    corpus = TrainCorpus(data, tokenizer, tokenizer, toy_config(data, placeholders=0.5), limit=None)
+    assert corpus.protector is not None and "tom" in corpus.protector.known and "zoé" not in corpus.protector.known
+    epoch = corpus(0)
+    texts = [tokenizer.decode(epoch.src[i]) for i in range(len(epoch))]
+    assert sum(bool(SYMBOL.search(text)) for text in texts) > 50 and texts == [
+        tokenizer.decode(corpus(0).src[i]) for i in range(len(epoch))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training with placeholders, translating with them
+
+
+@pytest.fixture(scope="module")
+def trained(data: Path, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("placeholder-run") / "run"
+    config = toy_config(data, max_steps=300, validate_every=300, placeholders=0.5, lr=0.005, model={"dropout": 0.0},
+                        batch_tokens=400)
+    run_training(config, run_dir)
+    return run_dir
+
+
+def test_a_small_model_carries_names_and_numbers_it_never_saw(trained: Path) -> None:
+    assert load_checkpoint(trained / "best.pt")["placeholders"]["known_words"]
+    translator = Translator.load(trained)
+    assert translator.protector is not None
+    # "Zoé" and "Quentin" never occur in the toy corpus; the toy corpus has no digits at all
+    outputs = translator.translate(["Zoé voit le chat .", "Quentin mange le poisson ."])  # (toy names lead)
+    assert outputs[0].startswith("Zoé ") and outputs[1].startswith("Quentin ")  # the names, where the toy pairs put them
+    result = translator.translate_batch(["Zoé voit le chat ."], attention=True)[0]
+    assert "Zoé" in result.source_pieces and "Zoé" in result.best.pieces  # the plot shows the name
+    without = Translator.load(trained, placeholders=False).translate("Zoé voit le chat .")
+    assert "Zoé" not in without  # what the placeholders do: the model alone cannot spell her
+
+
+def test_killed_run_with_placeholders_resumes_to_the_same_weights(data: Path, tmp_path: Path) -> None:
+    config = toy_config(data, max_steps=40, save_every=5, validate_every=20, placeholders=0.5, name_augmentation=0.5)
+    config_file = tmp_path / "placeholders.yaml"
+    config_file.write_text(config.to_yaml(), encoding="utf-8")
+    run_training(config, tmp_path / "reference")
+    assert "placeholders put in place of each shared name with probability 0.5" in (
+        tmp_path / "reference" / "train.log").read_text(encoding="utf-8")
+    run_dir = tmp_path / "run"
+    process = start_slow_training(config_file, run_dir)
+    wait_for_checkpoint(process, run_dir)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert 0 < load_checkpoint(run_dir / "last.pt")["train_state"]["step"] < 40
+    run_training(config, run_dir, resume=True)
+    assert_same_weights(weights(run_dir / "last.pt"), weights(tmp_path / "reference" / "last.pt"))
+
+
+def test_a_ctranslate2_export_protects_and_restores_as_s2s_does(trained: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ctranslate2")
+    from seq2seq.export.ct2 import export_ctranslate2
+    from seq2seq.loading import open_translator
+
+    exported = export_ctranslate2(trained, tmp_path / "ct2", "float32", force=False)
+    sentences = ["Zoé voit le chat .", "Quentin mange le poisson .", "le chien boit"]
+    s2s = Translator.load(trained, beam=1, max_repeats=0)  # CTranslate2 has no repetition stop
+    assert open_translator(exported, beam=1).translate(sentences) == s2s.translate(sentences)
+    assert "Zoé" not in open_translator(exported, beam=1, placeholders=False).translate(sentences[0])
