@@ -231,27 +231,31 @@ def test_subword_sampling_segments_anew_but_decodes_to_the_same_text(tokenizer: 
 # Exact resume with augmentation on
 
 
-def test_killed_run_with_name_augmentation_resumes_to_the_same_weights(named_data: Path, tmp_path: Path) -> None:
-    config = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.5)
-    config_file = tmp_path / "named.yaml"
+def kill_and_resume(config, tmp_path: Path) -> str:
+    """Train `config` to its end (the reference), then again killed after a save and resumed: the
+    same final weights. Returns the reference run's train.log."""
+    config_file = tmp_path / "config.yaml"
     config_file.write_text(config.to_yaml(), encoding="utf-8")
     run_training(config, tmp_path / "reference")
-    log = (tmp_path / "reference" / "train.log").read_text(encoding="utf-8")
-    assert "augmentation: names substituted in 50%" in log and "corpus of epoch 1 (from 0): new names" in log
-
     run_dir = tmp_path / "run"
     process = start_slow_training(config_file, run_dir)
     wait_for_checkpoint(process, run_dir)
     process.send_signal(signal.SIGKILL)
     process.communicate()
-    assert 0 < load_checkpoint(run_dir / "last.pt")["train_state"]["step"] < 40
-
+    assert 0 < load_checkpoint(run_dir / "last.pt")["train_state"]["step"] < config.train.max_steps
     run_training(config, run_dir, resume=True)
     assert_same_weights(weights(run_dir / "last.pt"), weights(tmp_path / "reference" / "last.pt"))
+    return (tmp_path / "reference" / "train.log").read_text(encoding="utf-8")
+
+
+def test_killed_run_with_name_augmentation_resumes_to_the_same_weights(named_data: Path, tmp_path: Path) -> None:
+    config = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.5)
+    log = kill_and_resume(config, tmp_path)
+    assert "augmentation: names substituted in 50%" in log and "corpus of epoch 1 (from 0): new names" in log
 
     other = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.25)
     with pytest.raises(Exception, match="name_augmentation: 0.5 -> 0.25"):
-        run_training(other, run_dir, resume=True)
+        run_training(other, tmp_path / "run", resume=True)
 
 
 # ---------------------------------------------------------------------------------------------
