@@ -15,6 +15,9 @@ by the data's SentencePiece model. names.expect holds the new names of each line
 digits.{src,tgt,expect}: the test pairs whose source holds digits; digits.expect holds the
 source's digit strings ("25", "12", "2019").
 
+dates.{src,tgt,expect}: the test pairs that name the same month or weekday on both sides
+(seq2seq/data/dates.py); dates.expect holds the target's words for them ("September").
+
 --max N keeps a seeded sample of at most N pairs in each test (source order kept).
 """
 
@@ -27,6 +30,7 @@ import re
 import sys
 from pathlib import Path
 
+from seq2seq.data.dates import date_words, shared_dates
 from seq2seq.data.name_lists import held_out_names
 from seq2seq.data.names import draw_names, shared_names, substitute, usable_names
 from seq2seq.data.tokenizer import load_tokenizers
@@ -98,18 +102,26 @@ def make_tests(data_dir: Path, out_dir: Path, seed: int, most: int | None) -> di
 
     with_digits = [i for i, s in enumerate(sources) if re.search(r"\d", s)]
     chosen = sample(with_digits, most, rng)
+    langs = config.get("src_lang", "fr"), config.get("tgt_lang", "en")
+    with_dates = [i for i, (s, t) in enumerate(zip(sources, targets)) if shared_dates(s, t, *langs)]
+    dated = sample(with_dates, most, rng)
+    dates_expect = [" ".join(date_words(targets[i], langs[1])[meaning][0] for meaning in shared_dates(
+        sources[i], targets[i], *langs)) for i in dated]
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, lines in (("names.src", names_src), ("names.tgt", names_tgt), ("names.expect", names_expect),
                         ("digits.src", [sources[i] for i in chosen]), ("digits.tgt", [targets[i] for i in chosen]),
-                        ("digits.expect", [" ".join(re.findall(r"\d+", sources[i])) for i in chosen])):
+                        ("digits.expect", [" ".join(re.findall(r"\d+", sources[i])) for i in chosen]),
+                        ("dates.src", [sources[i] for i in dated]), ("dates.tgt", [targets[i] for i in dated]),
+                        ("dates.expect", dates_expect)):
         write_lines(out_dir / name, lines)
     counts = {"test_pairs": len(sources), "with_shared_name": len(with_names), "names_test": len(names_src),
               "held_out_names": len(held_out_names()), "spelled": len(spelled), "unseen_in_train": len(pool),
-              "with_digits": len(with_digits), "digits_test": len(chosen)}
+              "with_digits": len(with_digits), "digits_test": len(chosen), "dates_test": len(dated)}
     print(f"{data_dir}: {len(sources):,} test pairs; {len(with_names):,} share a name on both sides -> "
           f"{len(names_src):,} in {out_dir}/names.* (new names from {len(pool):,} held-out names unseen in "
           f"train.*: {len(held_out_names()):,} listed, {len(spelled):,} spelled by the vocabulary); "
-          f"{len(with_digits):,} have digits in the source -> {len(chosen):,} in {out_dir}/digits.*")
+          f"{len(with_digits):,} have digits in the source -> {len(chosen):,} in {out_dir}/digits.*; "
+          f"{len(with_dates):,} name a month or weekday on both sides -> {len(dated):,} in {out_dir}/dates.*")
     return counts
 
 

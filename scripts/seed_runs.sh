@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's headline figure: one config trained for a budget with several seeds, each its own
 # run (the budget shapes the schedule, so a snapshot of a longer run is not the same thing), each
-# scored once on the test split with beam search and greedy, and on the names and digits tests
-# (copy rates). Prints the mean and range. About (MINUTES + 2) minutes per seed on 2 cores.
+# scored once on the test split with beam search and greedy, and on the names, digits and dates
+# tests (copy rates; scripts/make_names_test.py), and asked for the card's sentence. Prints the mean and range. About (MINUTES + 2) minutes per seed on 2 cores.
 #
 #   bash scripts/seed_runs.sh                                          # quickstart config, 10 min, seeds 1 2 3
 #   bash scripts/seed_runs.sh configs/tatoeba-rnn.yaml 30 1            # one 30-minute RNN run
@@ -30,7 +30,7 @@ DATA=$(python -I -c "from seq2seq.config import load_config; c = load_config('$C
 NAME=$(python -I -c "from seq2seq.config import load_config; print(load_config('$CONFIG').name)")
 NAME=$NAME${S2S_TAG:+-$S2S_TAG}
 TESTS=$DATA/names-test
-[ -f "$TESTS/names.expect" ] || python scripts/make_names_test.py --data-dir "$DATA" --out-dir "$TESTS"
+[ -f "$TESTS/dates.expect" ] || python scripts/make_names_test.py --data-dir "$DATA" --out-dir "$TESTS"
 mkdir -p docs/results
 
 score() {  # score RUN OPTIONS... -> one JSON object
@@ -53,10 +53,14 @@ def score(*options):
 beam, greedy = score("--split", "test"), score("--split", "test", "--beam", "1")
 names = score("--src", f"{tests}/names.src", "--ref", f"{tests}/names.tgt", "--expect", f"{tests}/names.expect")
 digits = score("--src", f"{tests}/digits.src", "--ref", f"{tests}/digits.tgt", "--expect", f"{tests}/digits.expect")
+dates = score("--src", f"{tests}/dates.src", "--ref", f"{tests}/dates.tgt", "--expect", f"{tests}/dates.expect")
+card = subprocess.run(["s2s", "translate", "--model", run, "Jane visite l'Afrique en septembre."],
+                      capture_output=True, text=True, check=True).stdout.strip()
 log = open(f"{run}/train.log", encoding="utf-8").read().splitlines()
 result = {"run": run, "test_beam": {k: beam[k] for k in ("beam", "bleu", "chrf", "ter")},
           "test_greedy": {k: greedy[k] for k in ("bleu", "chrf", "ter")},
           "names_copy_rate": names["copy_rate"], "digits_copy_rate": digits["copy_rate"],
+          "dates_copy_rate": dates["copy_rate"], "card": card,
           "stopped": [line for line in log if " stopped after step " in line][-1]}
 json.dump(result, open(out, "w"), indent=2)
 print(json.dumps(result))

@@ -58,6 +58,8 @@ class DataConfig:
     spm_max_sentences: int = option(0, "train SentencePiece on at most this many sentences (0 = all)", low=0)
     placeholders: bool = option(False, "add the placeholder symbols for names and numbers to the vocabulary "
                                 "(needed by train.placeholders; seq2seq/data/placeholders.py)")
+    split_elision: bool = option(False, "put a space after the source language's elided words (French l', d', "
+                                 "qu'..., Italian dell'...), so \"l'Afrique\" is segmented as \"l'\" + \"Afrique\"")
 
     def resolved_dir(self, name: str) -> Path:
         return Path(self.dir) if self.dir else Path("data") / name
@@ -144,6 +146,9 @@ class TrainConfig:
     number_augmentation: float = option(0.0, "probability that a training pair with the same digit string on both "
         "sides gets it replaced, consistently, by a random number of as many digits, anew each epoch (0 = off; "
         "teaches copying numbers)", low=0.0, high=1.0)
+    date_augmentation: float = option(0.0, "probability that a training pair naming the same month or weekday on "
+        "both sides gets it renamed, consistently, to another one, anew each epoch (0 = off; French and English; "
+        "every pair with a month then teaches every month)", low=0.0, high=1.0)
     placeholders: float = option(
         0.0, "probability that each name standing alike on both sides of a training pair is replaced by a "
         "placeholder symbol, anew each epoch (every number alike on both sides, in digits or words, always is); "

@@ -17,7 +17,11 @@ Conventions (see `seq2seq.special_tokens`):
   EOS: GNMT's ((5 + |Y|) / 6) ** alpha (Wu et al., 2016) or plain length normalisation
   |Y| ** alpha (alpha 1: the average log-probability per token; CTranslate2's rule);
 * no hypothesis ends before `min_length` tokens: a model that gives the empty output (EOS
-  first) a high probability would otherwise win every long sentence with it.
+  first) a high probability would otherwise win every long sentence with it;
+* with `symbols` (placeholder pieces: seq2seq/data/placeholders.py), every symbol of the source
+  appears in the output as often as in the source, no more and no less: a symbol is not an
+  output once placed (nor ever, when the source has none), and EOS is not one while a symbol is
+  missing, unless the length limit or a repetition ends the hypothesis.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seq2seq.models.base import Seq2SeqModel
+from seq2seq.placement import SymbolCounts
 from seq2seq.repetition import repeating
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
@@ -65,6 +70,9 @@ class SearchOptions:
     # EOS, as greedy search would print its prefix); False: they are a safety bound and the
     # forced EOS counts with the model's probability.
     cut_at_max_len: bool = False
+    # (source id, target id) of each placeholder symbol: each symbol of a source is placed in
+    # its output exactly as often as the source has it (a name is never dropped nor doubled).
+    symbols: tuple[tuple[int, int], ...] = ()
 
 
 def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
@@ -75,7 +83,8 @@ def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     max_lengths: (batch,) or an int, tokens allowed before the EOS.
     """
     limits = {"max_repeats": options.max_repeats, "cut_at_max_len": options.cut_at_max_len,
-              "penalty": options.penalty, "min_length": options.min_length}
+              "penalty": options.penalty, "min_length": options.min_length,
+              "symbols": SymbolCounts.of(src_tokens, options.symbols)}
     if options.beam_size == 1:
         found = greedy_decode(model, src_tokens, src_lengths, max_lengths, alpha=options.alpha,
                               need_attention=options.need_attention, **limits)
@@ -134,7 +143,7 @@ def _ban_eos_(log_probs: Tensor, step: int, min_length: int, at_limit: Tensor) -
 def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                   max_lengths: Tensor | Sequence[int] | int, *, alpha: float = 0.0, need_attention: bool = False,
                   max_repeats: int = 0, cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
-                  min_length: int = 0) -> list[Hypothesis]:
+                  min_length: int = 0, symbols: SymbolCounts | None = None) -> list[Hypothesis]:
     """Pick the most probable token at every step, for a whole batch at once.
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -142,7 +151,7 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     Returns one Hypothesis per sentence (score with length penalty `alpha`; attention
     (tgt_len + 1, layers, heads, src_len) when need_attention and the model has attention).
     Finished sentences leave the batch; decoding stops when every sentence is finished.
-    max_repeats, cut_at_max_len, penalty and min_length: see SearchOptions.
+    max_repeats, cut_at_max_len, penalty and min_length: see SearchOptions; symbols: its counts.
     """
     batch = src_tokens.size(0)
     device = src_tokens.device
@@ -164,8 +173,10 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         log_probs = _log_probs(logits)  # (active, vocab)
         at_limit = step > max_len
         _ban_eos_(log_probs, step, min_length, at_limit)
-        best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
         over = (at_limit | repeating(history, max_repeats)) if max_repeats else at_limit  # only EOS allowed now
+        if symbols is not None:
+            symbols.place_(log_probs, history, sentence_ids, over)
+        best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
         if bool(over.any()):
             tokens = tokens.masked_fill(over, EOS_ID)
             eos_log_probs = log_probs[:, EOS_ID]
@@ -319,7 +330,7 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                 max_lengths: Tensor | Sequence[int] | int, beam_size: int, *, alpha: float = 0.0,
                 n_best: int = 1, need_attention: bool = False, max_repeats: int = 0,
                 cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
-                min_length: int = 0) -> list[list[Hypothesis]]:
+                min_length: int = 0, symbols: SymbolCounts | None = None) -> list[list[Hypothesis]]:
     """Batched beam search with a length penalty (see the module docstring).
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -335,7 +346,8 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     hypothesis can still reach, or when it reaches its maximum length; done sentences leave
     the batch. That bound is exact, so a wide enough beam returns the true n best. A beam of
     one keeps no alternatives: it stops at its first EOS and is exactly greedy search.
-    A hypothesis that repeats itself (max_repeats) may only end; cut_at_max_len: see SearchOptions.
+    A hypothesis that repeats itself (max_repeats) may only end; cut_at_max_len: see SearchOptions;
+    symbols: its counts.
     """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) must not exceed beam_size ({beam_size})")
@@ -361,6 +373,8 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         at_limit = over.repeat_interleave(beams.width)  # (active * width,)
         _ban_eos_(log_probs, step, min_length, at_limit)
         forced = (at_limit | repeating(beams.history, max_repeats)) if max_repeats else at_limit
+        if symbols is not None:
+            symbols.place_(log_probs, beams.history, beams.sentence_ids.repeat_interleave(beams.width), forced)
         if bool(forced.any()):
             _force_eos_(log_probs, forced, at_limit if cut_at_max_len else None)
         if need_attention and attn is not None:

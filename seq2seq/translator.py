@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from seq2seq.config import Config, DecodeConfig
-from seq2seq.data.normalize import normalize_text
-from seq2seq.data.placeholders import Protector, protect_all, restore, shown_pieces
+from seq2seq.data.normalize import elision_language, normalize_text
+from seq2seq.data.placeholders import Protector, protect_all, restore, shown_pieces, symbol_ids
 from seq2seq.devices import DTYPES, resolve_device, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models.base import Seq2SeqModel
@@ -101,11 +101,12 @@ class Translator(TextTranslator):
     def __init__(self, model: Seq2SeqModel, src_tokenizer: Any, tgt_tokenizer: Any,
                  settings: DecodeConfig | None = None, *, normalization: str = "nfkc",
                  lowercase: bool = False, config: Config | None = None, path: Path | None = None,
-                 protector: Protector | None = None) -> None:
+                 protector: Protector | None = None, elision: str | None = None) -> None:
         self.model = model
         self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
         self.settings = settings or DecodeConfig()  # beam, length penalty, output length, batching
         self.normalization, self.lowercase = normalization, lowercase  # as the training data was
+        self.elision = elision  # the source language whose elisions are split (data.split_elision)
         self.config = config  # the model's whole config, when known
         self.path = path  # the checkpoint it came from, when loaded
         self.protector = protector  # the model's placeholders (train.placeholders), when it has them
@@ -115,7 +116,8 @@ class Translator(TextTranslator):
                    path: Path | None = None, protector: Protector | None = None) -> Translator:
         """A Translator that reads text as `config`'s data was prepared and searches as its decode section says."""
         return cls(model, src_tokenizer, tgt_tokenizer, config.decode, normalization=config.data.normalization,
-                   lowercase=config.data.lowercase, config=config, path=path, protector=protector)
+                   lowercase=config.data.lowercase, config=config, path=path, protector=protector,
+                   elision=elision_language(config.data.split_elision, config.data.src_lang))
 
     @classmethod
     def load(cls, path: str | Path, *, beam: int | None = None, length_penalty: float | None = None,
@@ -170,12 +172,14 @@ class Translator(TextTranslator):
         """
         settings = self.settings
         n_best = max(1, n_best)
+        protector = self.protector if settings.placeholders else None
         options = SearchOptions(beam_size=max(beam or settings.beam_size, n_best), alpha=settings.length_penalty,
                                 penalty=settings.length_penalty_kind,
+                                symbols=symbol_ids(self.src_tokenizer, self.tgt_tokenizer) if protector else (),
                                 n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
                                 cut_at_max_len=max_len is not None)
-        texts = [normalize_text(s, self.normalization, self.lowercase) for s in sentences]
-        texts, originals = protect_all(texts, self.protector if settings.placeholders else None)
+        texts = [normalize_text(s, self.normalization, self.lowercase, self.elision) for s in sentences]
+        texts, originals = protect_all(texts, protector)
         todo = [i for i, text in enumerate(texts) if text]
         pieces = self._fit(self.src_tokenizer.encode_batch([texts[i] for i in todo]) if todo else [])
         limit = self.max_positions

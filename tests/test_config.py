@@ -94,6 +94,8 @@ def test_tatoeba_model_sections():
     assert noattn.attention == "none"
     differing = {f.name for f in dataclasses.fields(rnn) if getattr(rnn, f.name) != getattr(noattn, f.name)}
     assert differing == {"attention", "input_feeding"}
+    trains = [load_config(CONFIGS / name).train for name in ("tatoeba-rnn.yaml", "tatoeba-rnn-noattn.yaml")]
+    assert trains[0] == trains[1] and (trains[0].schedule, trains[0].ema_decay) == ("linear", 0.999)  # a fair pair
 
 
 def test_multi30k_config_reads_two_aligned_files():

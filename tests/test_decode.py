@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seq2seq.config import DecodeConfig, ModelConfig
-from seq2seq.search import Hypothesis, SearchOptions, beam_search, greedy_decode, length_penalty
+from seq2seq.placement import SymbolCounts
+from seq2seq.search import Hypothesis, SearchOptions, beam_search, greedy_decode, length_penalty, search
 from seq2seq.translator import Translator, make_batches, pad_sequences, search_ids
 from seq2seq.models import build_model
 from seq2seq.models.base import Memory, Seq2SeqModel
@@ -172,6 +173,47 @@ def test_wide_beam_finds_the_exact_n_best_list(seed: int, alpha: float):
     for hyps in beam_search(TableModel(table), src, lengths, max_len, 40, alpha=alpha, n_best=5):
         assert [h.tokens for h in hyps] == [tokens for _, tokens in expected]
         assert [h.score for h in hyps] == pytest.approx([score for score, _ in expected], abs=1e-4)
+
+
+S1, S2 = 7, 8  # two placeholder symbols (the same id in source and target here)
+SYMBOL_PAIRS = ((S1, S1), (S2, S2))
+# Left alone, the model drops a symbol (A EOS) or doubles one (S1 S1 EOS).
+SLIPS = markov_table(9, {BOS_ID: {A: 0.5, S1: 0.3, S2: 0.1, B: 0.1}, A: {EOS_ID: 0.6, S1: 0.2, S2: 0.1, B: 0.1},
+                         S1: {S1: 0.5, EOS_ID: 0.3, S2: 0.15, A: 0.05}, S2: {EOS_ID: 0.6, S1: 0.25, A: 0.15},
+                         B: {EOS_ID: 0.9, A: 0.1}})
+
+
+def symbol_search(sources: list[list[int]], beam: int, symbols=SYMBOL_PAIRS, n_best: int = 1, max_len: int = 6):
+    src, lengths = pad(sources)
+    options = SearchOptions(beam_size=beam, n_best=n_best, symbols=symbols)
+    return search(TableModel(SLIPS), src, lengths, max_len, options)
+
+
+def test_every_source_symbol_is_placed_once_neither_dropped_nor_doubled():
+    sources = [[S1, A, EOS_ID], [A, EOS_ID], [S2, S1, EOS_ID], [S1, B, S1, EOS_ID]]
+    src, lengths = pad(sources)
+    assert [h.tokens for h in greedy_decode(TableModel(SLIPS), src, lengths, 6)][:2] == [[A], [A]]  # unconstrained
+    for beam in (1, 3, 8):
+        outputs = [hyps[0].tokens for hyps in symbol_search(sources, beam)]
+        for source, output in zip(sources, outputs):
+            assert sorted(t for t in output if t in (S1, S2)) == sorted(t for t in source if t in (S1, S2)), beam
+        assert outputs[1] == [A]  # a source without symbols: none in the output
+    # the constrained beam search is exact: the best outputs that have each symbol as often as the source
+    best = [(score, tokens) for score, tokens in brute_force(SLIPS, 4, alpha=0.0) if sorted(
+        t for t in tokens if t in (S1, S2)) == [S1, S2]][:3]
+    found = symbol_search([[S2, S1, EOS_ID]], beam=60, n_best=3, max_len=4)[0]
+    assert [h.tokens for h in found] == [tokens for _, tokens in best]
+    assert [h.score for h in found] == pytest.approx([score for score, _ in best], abs=1e-4)
+
+
+def test_beam_1_is_greedy_with_symbols_and_the_length_limit_still_ends_a_sentence():
+    sources = [[S1, A, EOS_ID], [S2, S1, EOS_ID], [S1, S1, S2, EOS_ID]]
+    src, lengths = pad(sources)
+    counts = SymbolCounts.of(src, SYMBOL_PAIRS)
+    greedy = greedy_decode(TableModel(SLIPS), src, lengths, 6, symbols=counts)
+    assert [h.tokens for h in greedy] == [hyps[0].tokens for hyps in symbol_search(sources, 1)]
+    cut = symbol_search([[S1, S2, S1, EOS_ID]], 3, max_len=1)[0][0]  # no room for three: the limit wins
+    assert len(cut.tokens) == 1
 
 
 def test_n_best_lists_are_sorted_and_scores_are_penalised_log_probs():

@@ -3,8 +3,8 @@
 `TrainCorpus` encodes the prepared train split once (`base`: what training always reads when
 both augmentations are off, and what resuming's data signature describes). `corpus(epoch)` is
 
-- with `train.name_augmentation`, `train.number_augmentation`, `train.placeholders` and
-  `train.subword_sampling` all 0:
+- with `train.name_augmentation`, `train.number_augmentation`, `train.date_augmentation`,
+  `train.placeholders` and `train.subword_sampling` all 0:
   `base`, every epoch, with no re-encoding;
 - otherwise a corpus made from the raw text of data/<dir>/train.src and train.tgt as a pure
   function of (train.seed, epoch), so a resumed run re-makes exactly the epoch it stopped in:
@@ -12,6 +12,8 @@ both augmentations are off, and what resuming's data signature describes). `corp
   every shared name is replaced consistently on both sides by one drawn from
   `augmentation_names()`; in each pair with shared digit strings (seq2seq/data/numbers.py),
   with probability number_augmentation, every shared number by a random one of as many digits;
+  in each pair naming the same month or weekday on both sides (seq2seq/data/dates.py), with
+  probability date_augmentation, each by another one;
   then, with train.placeholders, shared names (each with that probability) and every shared
   number (the new ones where the steps before changed them) by placeholder symbols
   (seq2seq/data/placeholders.py);
@@ -34,8 +36,10 @@ import torch
 
 from seq2seq.config import Config
 from seq2seq.data.batching import ParallelCorpus, TokenArrays, encode_corpus, encode_split
+from seq2seq.data.dates import DateAugmentation
 from seq2seq.data.name_lists import augmentation_names
 from seq2seq.data.names import NameAugmentation, usable_names
+from seq2seq.data.normalize import elision_language, split_elisions
 from seq2seq.data.numbers import NumberAugmentation
 from seq2seq.data.placeholders import PlaceholderAugmentation, Protector, has_symbols, known_words
 from seq2seq.data.tokenizer import Tokenizer
@@ -92,10 +96,13 @@ class TrainCorpus:
         self.src_tok, self.tgt_tok, self.limit = src_tok, tgt_tok, limit
         self.seed, self.names_p, self.alpha = train.seed, train.name_augmentation, train.subword_sampling
         self.numbers_p, self.placeholders_p = train.number_augmentation, train.placeholders
-        self.augmenting = bool(self.names_p or self.numbers_p or self.placeholders_p or self.alpha)
+        self.dates_p = train.date_augmentation
+        self.augmenting = bool(self.names_p or self.numbers_p or self.dates_p or self.placeholders_p or self.alpha)
         self.description: str | None = None  # for the log: what changes from epoch to epoch
         self.note: str | None = None  # for the log: what the latest corpus(epoch) did
         self.protector: Protector | None = None  # with train.placeholders: what translation protects
+        # "de Tom" -> "d'Alice" puts an elision back together; a split corpus keeps it split
+        self.elision = elision_language(config.data.split_elision, config.data.src_lang)
         if not self.augmenting:
             return
         self.full = full
@@ -118,6 +125,11 @@ class TrainCorpus:
             self.numbers = NumberAugmentation(self.src_lines, self.tgt_lines)
             parts.append(f"numbers substituted in {100 * self.numbers_p:g}% of the {len(self.numbers.eligible):,} "
                          "pairs with a number on both sides")
+        self.dates: DateAugmentation | None = None
+        if self.dates_p:
+            self.dates = DateAugmentation(self.src_lines, self.tgt_lines, config.data.src_lang, config.data.tgt_lang)
+            parts.append(f"months and weekdays renamed in {100 * self.dates_p:g}% of the {len(self.dates.eligible):,} "
+                         "pairs that name one on both sides")
         self.placeholders: PlaceholderAugmentation | None = None
         if self.placeholders_p:
             if not has_symbols(tgt_tok) or not has_symbols(src_tok):
@@ -140,8 +152,12 @@ class TrainCorpus:
         changed = self.names.changed_pairs(self.names_p, self.seed, epoch) if self.names is not None else {}
         if self.numbers is not None:
             changed = self.numbers.changed_pairs(self.numbers_p, self.seed, epoch, changed)
+        if self.dates is not None:
+            changed = self.dates.changed_pairs(self.dates_p, self.seed, epoch, changed)
         if self.placeholders is not None:
             changed = self.placeholders.changed_pairs(self.placeholders_p, self.seed, epoch, changed)
+        if self.elision:
+            changed = {i: (split_elisions(src, self.elision), tgt) for i, (src, tgt) in changed.items()}
         if self.alpha:
             src_lines, tgt_lines = list(self.src_lines), list(self.tgt_lines)
             for i, (src, tgt) in changed.items():
@@ -155,7 +171,7 @@ class TrainCorpus:
                                 self.src_tok, self.tgt_tok, chunk_size=CHUNK)
             corpus = replace_pairs(self.full, indices, new)
         corpus, _ = fitting(corpus, self.limit)
-        what = [f"new names, numbers or placeholders in {len(changed):,} pairs"] if changed else []
+        what = [f"new names, numbers, dates or placeholders in {len(changed):,} pairs"] if changed else []
         what += ["every pair re-encoded with sampled subwords"] if self.alpha else []
         self.note = f"corpus of epoch {epoch} (from 0): {', '.join(what)} ({time.perf_counter() - started:.1f} s)"
         return corpus

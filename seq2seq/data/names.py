@@ -42,6 +42,7 @@ _TRAIL = "(?:['’]s)?[\"'’“”«»‘›)\\]}.,;:!?…*_]*"
 _CANDIDATE = re.compile(f"({_LEAD})({_ELISION})({_CORE})({_TRAIL})", re.IGNORECASE)
 _ELIDED_WORD = re.compile("^[cjlmnst]['’]", re.IGNORECASE)  # l'Afrique, J'ai, C'est: not names
 _ELIDABLE = {"de", "que", "jusque", "lorsque", "puisque"}  # before a vowel: d', qu', jusqu', ...
+_ELIDED_ALONE = re.compile("^[cjlmnst]['’]$", re.IGNORECASE)  # "l'" split off its word (data.split_elision)
 
 
 class Candidate(NamedTuple):
@@ -67,9 +68,21 @@ def candidate(token: str) -> Candidate | None:
     return Candidate(lead, elision, core, trail)
 
 
+def candidates(tokens: Sequence[str]) -> list[Candidate | None]:
+    """candidate() of each token, but None after an elided article or pronoun standing alone:
+    "l' Afrique" (data.split_elision) is no more a name than "l'Afrique" is."""
+    found: list[Candidate | None] = []
+    previous = ""
+    for token in tokens:
+        one = candidate(token) if token else None
+        found.append(None if one is not None and not one.lead and _ELIDED_ALONE.match(previous) else one)
+        previous = token
+    return found
+
+
 def name_counts(text: str) -> Counter[str]:
     """How often each name candidate (its core) occurs in `text`."""
-    return Counter(c.core for c in map(candidate, text.split(" ")) if c is not None)
+    return Counter(c.core for c in candidates(text.split(" ")) if c is not None)
 
 
 def shared_names(src: str, tgt: str) -> list[str]:
@@ -89,11 +102,11 @@ def starts_with_vowel(word: str) -> bool:
 def substitute(text: str, mapping: dict[str, str], french: bool = False) -> str:
     """`text` with every candidate whose core is a key of `mapping` replaced by its value.
 
-    french=True also keeps elision right: "de Tom" -> "d'Alice" and "d'Alice" -> "de Tom".
+    french=True also keeps elision right: "de Tom" -> "d'Alice" and "d'Alice" (or "d' Alice")
+    -> "de Tom".
     """
     tokens: list[str | None] = list(text.split(" "))
-    for i, token in enumerate(tokens):
-        found = candidate(token) if token else None
+    for i, found in enumerate(candidates(text.split(" "))):
         if found is None or found.core not in mapping:
             continue
         new = mapping[found.core]
@@ -101,6 +114,9 @@ def substitute(text: str, mapping: dict[str, str], french: bool = False) -> str:
         previous = tokens[i - 1] if i > 0 else None
         if french and elision and not starts_with_vowel(new):
             tokens[i] = f"{lead}{elision[:-1]}e {new}{trail}"  # d'Alice -> de Tom
+        elif french and not lead and previous and previous[-1:] in "'’" \
+                and previous[:-1].lower() + "e" in _ELIDABLE and not starts_with_vowel(new):
+            tokens[i - 1], tokens[i] = f"{previous[:-1]}e", f"{new}{trail}"  # d' Alice -> de Tom
         elif french and not elision and not lead and starts_with_vowel(new) and previous \
                 and previous.lower() in _ELIDABLE:
             tokens[i - 1], tokens[i] = None, f"{previous[:-1]}'{new}{trail}"  # de Tom -> d'Alice

@@ -13,9 +13,11 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 NUMBER = re.compile(r"\b[0-9]+\b")
+K = TypeVar("K")
 
 # Number words whose meaning is one number, for the placeholders' training pairs: "Il a huit ans."
 # / "He is eight." teaches where a number goes as well as "Il a 8 ans." / "He is 8." does, and
@@ -33,16 +35,26 @@ NUMBER_WORDS: dict[str, dict[str, int]] = {
 _WORD = re.compile(r"(?<![\w'’-])[^\W\d_]+(?:[-'’][^\W\d_]+)*")  # "vingt-deux" is one word, not "deux"
 
 
-def number_words(text: str, lang: str) -> dict[int, list[str]]:
-    """{number: the words of `text` that name it} for the number words of language `lang`."""
-    table = NUMBER_WORDS.get(lang)
-    found: dict[int, list[str]] = {}
+def table_words(text: str, table: Mapping[str, K] | None, pattern: re.Pattern[str] = _WORD,
+                keep: Callable[[str], bool] = lambda word: True) -> dict[K, list[str]]:
+    """{value: the words of `text` (as `pattern` finds them, `keep` accepts) whose lower case `table` maps to it}."""
+    found: dict[K, list[str]] = {}
     if table:
-        for word in _WORD.findall(text):
+        for word in pattern.findall(text):
             value = table.get(word.lower())
-            if value is not None:
+            if value is not None and keep(word):
                 found.setdefault(value, []).append(word)
     return found
+
+
+def once_on_each_side(src_words: dict[K, list[str]], tgt_words: dict[K, list[str]]) -> list[K]:
+    """The values named by exactly one word on each side, in source order."""
+    return [value for value, words in src_words.items() if len(words) == 1 and len(tgt_words.get(value, ())) == 1]
+
+
+def number_words(text: str, lang: str) -> dict[int, list[str]]:
+    """{number: the words of `text` that name it} for the number words of language `lang`."""
+    return table_words(text, NUMBER_WORDS.get(lang))
 
 
 def shared_number_words(src: str, tgt: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
@@ -51,8 +63,7 @@ def shared_number_words(src: str, tgt: str, src_lang: str, tgt_lang: str) -> lis
     if not src_words:
         return []
     tgt_words = number_words(tgt, tgt_lang)
-    return [(words[0], tgt_words[value][0]) for value, words in src_words.items()
-            if len(words) == 1 and len(tgt_words.get(value, ())) == 1]
+    return [(src_words[value][0], tgt_words[value][0]) for value in once_on_each_side(src_words, tgt_words)]
 
 
 def substitute_word(text: str, word: str, new: str) -> str:

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from seq2seq.data.names import candidate, shared_names, substitute
+from seq2seq.data.names import candidates, shared_names, substitute
 from seq2seq.data.numbers import NUMBER, shared_number_words, shared_numbers, substitute_numbers, substitute_word
 from seq2seq.data.tokenizer import Tokenizer
 
@@ -79,8 +79,7 @@ class Protector:
     def protect(self, text: str) -> tuple[str, dict[str, str]]:
         """(text with symbols, {symbol: the words it stands for})."""
         names: list[str] = []
-        for token in text.split(" "):
-            found = candidate(token) if token else None
+        for found in candidates(text.split(" ")):
             if found is not None and found.core not in names \
                     and not all(part in self.known for part in word_parts(found.core)):
                 names.append(found.core)
@@ -114,6 +113,11 @@ def protect_all(texts: list[str], protector: Protector | None) -> tuple[list[str
 def has_symbols(tokenizer: Tokenizer) -> bool:
     """Whether a tokenizer spells every symbol as one piece of its own (data.placeholders was on)."""
     return all(tokenizer.pieces(tokenizer.encode(symbol))[-1:] == [symbol] for symbol in SYMBOLS)
+
+
+def symbol_ids(src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer) -> tuple[tuple[int, int], ...]:
+    """(source id, target id) of every symbol, for the search that places each one (search.py)."""
+    return tuple((src_tokenizer.piece_id(symbol), tgt_tokenizer.piece_id(symbol)) for symbol in SYMBOLS)
 
 
 class PlaceholderAugmentation:

@@ -57,7 +57,7 @@ from seq2seq import __version__
 from seq2seq.config import Config, DataConfig
 from seq2seq.data.corpus import RawCorpus, read_corpus
 from seq2seq.data.manifest import FORMAT, MANIFEST, PREPARE_VERSION, existing_state
-from seq2seq.data.normalize import normalize_text
+from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
 from seq2seq.data.placeholders import SYMBOLS
 from seq2seq.data.tokenizer import spm_filenames, train_sentencepiece
 from seq2seq.errors import UserError
@@ -150,7 +150,7 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
 
 
 def normalize_sentence(text: str, data: DataConfig) -> str:
-    """The text as it is written to the prepared files."""
+    """The text as it is written to the prepared files (but for data.split_elision)."""
     return normalize_text(text, data.normalization, data.lowercase)
 
 
@@ -188,6 +188,9 @@ def clean_pairs(corpus: RawCorpus, data: DataConfig) -> tuple[list[Pair], dict[s
                 unique.append(p)
         pairs = unique
     counts["after_dedup"] = len(pairs)
+    elision = elision_language(data.split_elision, data.src_lang)
+    if elision:  # after the filters, which count words as written
+        pairs = [Pair(split_elisions(p.src, elision), p.tgt) for p in pairs]
 
     if not pairs:
         steps = ", ".join(f"{n:,} {step.replace('_', ' ')}" for step, n in counts.items())

@@ -72,6 +72,10 @@ class Tokenizer:
         """Piece ids -> detokenised text; special ids are dropped."""
         return self._sp.decode([i for i in ids if i > EOS_ID])
 
+    def piece_id(self, piece: str) -> int:
+        """The id of one piece (UNK_ID when the vocabulary does not have it)."""
+        return self._sp.piece_to_id(piece)
+
     def pieces(self, ids: Iterable[int]) -> list[str]:
         """Ids -> their pieces (for attention plots)."""
         return [self._sp.id_to_piece(int(i)) for i in ids]

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from seq2seq import __version__
 from seq2seq.checkpoint import load_checkpoint, model_from_payload
 from seq2seq.config import DecodeConfig
-from seq2seq.data.normalize import normalize_text
+from seq2seq.data.normalize import elision_language, normalize_text
 from seq2seq.data.placeholders import Protector, protect_all, restore
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
@@ -84,7 +84,9 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
                 "quantization": quantization, "data": {"normalization": config.data.normalization,
                                                        "lowercase": config.data.lowercase,
                                                        "src_lang": config.data.src_lang,
-                                                       "tgt_lang": config.data.tgt_lang},
+                                                       "tgt_lang": config.data.tgt_lang,
+                                                       "elision": elision_language(config.data.split_elision,
+                                                                                   config.data.src_lang)},
                 "decode": {k: getattr(config.decode, k) for k in (
                     "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
                     "batch_tokens")},
@@ -112,7 +114,8 @@ From `{checkpoint}` ({config.data.src_lang} -> {config.data.tgt_lang}), weights 
 
     s2s translate --model THIS_DIRECTORY "Bonjour."
 
-With CTranslate2 directly: normalise the text ({config.data.normalization}{", lower-cased" if config.data.lowercase else ""}),
+With CTranslate2 directly: normalise the text ({config.data.normalization}{", lower-cased" if config.data.lowercase else ""}{
+", a space after elided words as seq2seq.data.normalize.split_elisions puts it" if config.data.split_elision else ""}),
 split it with `spm.src.model` into pieces, `ctranslate2.Translator(THIS_DIRECTORY).translate_batch([pieces])`
 (the source EOS is added by the model), and join the output pieces with `spm.tgt.model`.
 `{EXPORT_INFO}` holds the decode settings the model was trained with.
@@ -238,14 +241,16 @@ class CTranslate2Translator(TextTranslator):
     def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
                         attention: bool = False) -> list[TranslationResult]:
-        """As Translator.translate_batch, with one difference: CTranslate2 divides a hypothesis' score by
+        """As Translator.translate_batch, with two differences: CTranslate2 divides a hypothesis' score by
         length ** length_penalty where s2s uses GNMT's ((5 + length) / 6) ** length_penalty, so beam
-        search may rank hypotheses of different lengths differently (with 0, not at all)."""
+        search may rank hypotheses of different lengths differently (with 0, not at all); and its
+        search has no rule that places each placeholder symbol exactly once (seq2seq/placement.py),
+        so where the model slips an export may drop or double a name that s2s keeps."""
         if attention:
             raise UserError(f"{self.path}: an exported CTranslate2 model gives no attention weights; "
                             "plot with the s2s run instead")
         settings, data = self.settings, self.info["data"]
-        texts = [normalize_text(s, data["normalization"], data["lowercase"]) for s in sentences]
+        texts = [normalize_text(s, data["normalization"], data["lowercase"], data.get("elision")) for s in sentences]
         texts, originals = protect_all(texts, self.protector if settings.placeholders else None)
         todo = [i for i, text in enumerate(texts) if text]
         pieces = [self.src_tokenizer.pieces(ids) for ids in self.src_tokenizer.encode_batch([texts[i] for i in todo])]

@@ -1,0 +1,81 @@
+"""Month and weekday renaming in training (train.date_augmentation, seq2seq/data/dates.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_train import toy_config
+
+from seq2seq.data.augment import TrainCorpus
+from seq2seq.data.dates import DateAugmentation, date_words, shared_dates, substitute_dates
+from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+
+SEPTEMBER, MAY, MONDAY = ("month", 9), ("month", 5), ("weekday", 1)
+
+
+@pytest.mark.parametrize("src, tgt, dates", [
+    ("Il est né en septembre.", "He was born in September.", [SEPTEMBER]),
+    ("Il se peut qu'il vienne en mai.", "He may come in May.", [MAY]),  # "may" the verb is no month
+    ("Septembre ou lundi ?", "September or Monday's?", [SEPTEMBER, MONDAY]),  # case, a possessive
+    ("Il est né en septembre.", "He was born in spring.", []),  # on one side only
+    ("Lundi et lundi.", "Monday and Monday.", []),  # twice: which is which is not known
+    ("Il marche.", "He will march in March.", []),
+])
+def test_shared_dates(src: str, tgt: str, dates: list) -> None:
+    assert shared_dates(src, tgt, "fr", "en") == dates
+
+
+def test_substitution_keeps_case_and_french_elision() -> None:
+    assert substitute_dates("Septembre, en septembre, d' avril, de mai.", "fr",
+                            {SEPTEMBER: MAY, ("month", 4): MAY, MAY: ("month", 8)}) == \
+        "Mai, en mai, de mai, d'août."
+    assert substitute_dates("In May I may march in March.", "en", {MAY: SEPTEMBER, ("month", 3): MONDAY}) == \
+        "In September I may march in Monday."
+    assert date_words("Il est né en Mai.", "de") == {}  # a language without a table has no date names
+
+
+def pairs() -> tuple[list[str], list[str]]:
+    src = ["Il est né en septembre.", "Je viens lundi.", "Le chat dort.", "Nous sommes en mai, pas en juin.",
+           "Lundi, mardi, mercredi, jeudi, vendredi, samedi, dimanche.", "Il viendra en mai."]
+    tgt = ["He was born in September.", "I'm coming on Monday.", "The cat sleeps.", "It's May, not June.",
+           "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday.", "He will come in spring."]
+    return src, tgt
+
+
+def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
+    src, tgt = pairs()
+    augmentation = DateAugmentation(src, tgt, "fr", "en")
+    assert [i for i, _ in augmentation.eligible] == [0, 1, 3, 4]
+    first = augmentation.changed_pairs(1.0, seed=1, epoch=0)
+    assert first == augmentation.changed_pairs(1.0, seed=1, epoch=0)
+    assert sorted(first) == [0, 1, 3]  # pair 4 names every weekday: nothing left to draw; 2 and 5 have none
+    for i, (new_src, new_tgt) in first.items():
+        old = shared_dates(src[i], tgt[i], "fr", "en")
+        new = shared_dates(new_src, new_tgt, "fr", "en")
+        assert len(new) == len(old) and set(new).isdisjoint(old)  # renamed, the same on both sides
+    epochs = [augmentation.changed_pairs(1.0, seed=1, epoch=e) for e in range(1, 6)]
+    assert any(e != first for e in epochs)  # a new draw each epoch
+    assert augmentation.changed_pairs(0.0, seed=1, epoch=0) == {}
+    assert DateAugmentation(src, tgt, "fr", "de").eligible == []
+
+
+def test_train_corpus_renames_dates_each_epoch(tmp_path: Path) -> None:
+    src, tgt = pairs()
+    src, tgt = src * 20, tgt * 20
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.src").write_text("".join(s + "\n" for s in src), encoding="utf-8")
+        (tmp_path / f"{split}.tgt").write_text("".join(t + "\n" for t in tgt), encoding="utf-8")
+    (tmp_path / "spm.model").write_bytes(train_sentencepiece(
+        src + tgt + ["abcdefghijklmnopqrstuvwxyzéû"] * 3, vocab_size=150, model_type="bpe", character_coverage=1.0))
+    tokenizer = Tokenizer.from_file(tmp_path / "spm.model")
+    corpus = TrainCorpus(tmp_path, tokenizer, tokenizer, toy_config(tmp_path, date_augmentation=1.0), limit=None)
+    assert "months and weekdays renamed in 100% of the 80 pairs" in corpus.description
+
+    def texts(epoch: int) -> list[tuple[str, str]]:
+        made = corpus(epoch)
+        return [(tokenizer.decode(made.src[i]), tokenizer.decode(made.tgt[i])) for i in range(len(made))]
+
+    zero = texts(0)
+    assert zero == texts(0) != texts(1)  # a pure function of the epoch (what resuming needs)
+    assert {s for s, _ in zero[:6]} != set(src[:6]) and zero[2] == (src[2], tgt[2])
