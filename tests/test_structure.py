@@ -52,8 +52,13 @@ def test_search_imports_only_torch_the_interface_and_special_tokens():
     ours = {m for m in imports if m.startswith("seq2seq")}
     assert ours <= {"seq2seq.models.base", "seq2seq.models.base.Seq2SeqModel", "seq2seq.special_tokens",
                     "seq2seq.repetition", "seq2seq.repetition.repeating",
+                    "seq2seq.placement", "seq2seq.placement.SymbolCounts",
                     "seq2seq.special_tokens.BOS_ID", "seq2seq.special_tokens.EOS_ID",
                     "seq2seq.special_tokens.PAD_ID"}, ours
+    for helper in ("repetition.py", "placement.py"):  # the search's own helpers: torch and the special tokens only
+        helper_imports = imported_modules(ast.parse((PACKAGE / helper).read_text(encoding="utf-8")))
+        assert {m for m in helper_imports if m.startswith("seq2seq")} <= {
+            "seq2seq.special_tokens", "seq2seq.special_tokens.EOS_ID"}, helper
 
 
 @pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name != "models" and p.name != "config.py"],
