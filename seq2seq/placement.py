@@ -28,13 +28,15 @@ class SymbolCounts:
 
     target_ids: Tensor  # (symbols,) the symbols' target ids
     needed: Tensor  # (batch, symbols)
+    any_needed: bool  # whether any source has a symbol (most batches: no, and each step is one fill)
 
     @staticmethod
     def of(src_tokens: Tensor, symbols: tuple[tuple[int, int], ...]) -> SymbolCounts | None:
         if not symbols:
             return None
         source_ids, target_ids = (torch.tensor(ids, device=src_tokens.device) for ids in zip(*symbols))
-        return SymbolCounts(target_ids, (src_tokens.unsqueeze(-1) == source_ids).sum(1))
+        needed = (src_tokens.unsqueeze(-1) == source_ids).sum(1)
+        return SymbolCounts(target_ids, needed, bool(needed.any()))
 
     def place_(self, log_probs: Tensor, history: Tensor, sentences: Tensor, free_to_end: Tensor) -> None:
         """In place: a symbol placed as often as its source has it is no output any more; EOS is
@@ -42,6 +44,9 @@ class SymbolCounts:
 
         log_probs: (rows, vocab); history: (rows, step - 1); sentences: (rows,) each row's batch row.
         """
+        if not self.any_needed:  # no source of the batch has a symbol: none may be written
+            log_probs[:, self.target_ids] = NEG_INF
+            return
         needed = self.needed[sentences]  # (rows, symbols)
         placed = (history.unsqueeze(-1) == self.target_ids).sum(1)
         log_probs[:, self.target_ids] = log_probs[:, self.target_ids].masked_fill(placed >= needed, NEG_INF)

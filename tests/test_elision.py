@@ -3,16 +3,24 @@ translation alike, and what it changes for the name rules."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 from test_prepare import make_config, synthetic_pairs, write_tsv
+from test_train import toy_config
+from test_translate_eval import make_checkpoint
 
+from seq2seq.config import config_from_dict
+from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.names import shared_names, substitute
 from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
 from seq2seq.data.placeholders import NAME_SYMBOLS, Protector
 from seq2seq.data.prepare import prepare_corpus
+from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
 from seq2seq.errors import UserError
+from seq2seq.translator import Translator
 
 
 @pytest.mark.parametrize("text, split", [
@@ -60,12 +68,6 @@ def test_a_word_after_a_split_article_is_no_name_and_elisions_stay_right() -> No
 
 
 def test_translation_splits_elisions_as_the_training_data_was(tmp_path: Path) -> None:
-    import dataclasses
-
-    from test_translate_eval import make_checkpoint
-
-    from seq2seq.translator import Translator
-
     run = make_checkpoint(tmp_path / "run", {"type": "transformer", "d_model": 16, "heads": 2, "ff_size": 32,
                                              "encoder_layers": 1, "decoder_layers": 1})
     plain = Translator.load(run)
@@ -81,14 +83,6 @@ def test_translation_splits_elisions_as_the_training_data_was(tmp_path: Path) ->
 
 
 def test_augmented_pairs_of_a_split_corpus_stay_split(tmp_path: Path) -> None:
-    import re
-
-    from test_train import toy_config
-
-    from seq2seq.config import config_from_dict
-    from seq2seq.data.augment import TrainCorpus
-    from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
-
     src = ["le chien de Tom dort .", "l' ami d' Emma rit .", "Tom voit le chat ."] * 30
     tgt = ["Tom's dog sleeps.", "Emma's friend laughs.", "Tom sees the cat."] * 30
     for split in ("train", "dev"):
