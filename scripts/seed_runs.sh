@@ -8,6 +8,7 @@
 #   bash scripts/seed_runs.sh configs/tatoeba-rnn.yaml 30 1            # one 30-minute RNN run
 #   S2S_SET="train.schedule=linear train.ema_decay=0.999" bash scripts/seed_runs.sh configs/tatoeba-transformer.yaml 30 1
 #   S2S_TAG=noph S2S_SET="train.placeholders=0" bash scripts/seed_runs.sh     # a variant, in runs of its own
+#   S2S_DECODE="--length-penalty 1.3" bash scripts/seed_runs.sh   # finished runs scored again, decoding otherwise
 #
 # Run it on an idle machine (check `uptime`): another busy process on the 2 cores buys fewer
 # updates in the same minutes. Runs go to runs/<name>-<m>min-seed<k>/ (resumed if there), JSON to
@@ -46,19 +47,21 @@ for seed in "${SEEDS[@]}"; do
         --run-dir "$run" --quiet "${resume[@]}"
     python - "$run" "$DATA" "$TESTS" "docs/results/$NAME.${MINUTES}min.seed$seed.json" <<'EOF'
 import json, subprocess, sys
+import os, shlex
 run, data, tests, out = sys.argv[1:]
+decode = shlex.split(os.environ.get("S2S_DECODE", ""))  # overrides of the run's decoding settings
 def score(*options):
-    done = subprocess.run(["s2s", "eval", "--model", run, "--json", *options], capture_output=True, text=True, check=True)
+    done = subprocess.run(["s2s", "eval", "--model", run, "--json", *options, *decode], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 beam, greedy = score("--split", "test"), score("--split", "test", "--beam", "1")
 names = score("--src", f"{tests}/names.src", "--ref", f"{tests}/names.tgt", "--expect", f"{tests}/names.expect")
 digits = score("--src", f"{tests}/digits.src", "--ref", f"{tests}/digits.tgt", "--expect", f"{tests}/digits.expect")
 dates = score("--src", f"{tests}/dates.src", "--ref", f"{tests}/dates.tgt", "--expect", f"{tests}/dates.expect")
-card = subprocess.run(["s2s", "translate", "--model", run, "Jane visite l'Afrique en septembre."],
+card = subprocess.run(["s2s", "translate", "--model", run, *decode, "Jane visite l'Afrique en septembre."],
                       capture_output=True, text=True, check=True).stdout.strip()
 log = open(f"{run}/train.log", encoding="utf-8").read().splitlines()
-result = {"run": run, "test_beam": {k: beam[k] for k in ("beam", "bleu", "chrf", "ter")},
-          "test_greedy": {k: greedy[k] for k in ("bleu", "chrf", "ter")},
+result = {"run": run, "decode_overrides": " ".join(decode), "test_beam": {k: beam[k] for k in ("beam", "bleu", "brevity_penalty", "chrf", "ter")},
+          "test_greedy": {k: greedy[k] for k in ("bleu", "brevity_penalty", "chrf", "ter")},
           "names_copy_rate": names["copy_rate"], "digits_copy_rate": digits["copy_rate"],
           "dates_copy_rate": dates["copy_rate"], "card": card,
           "stopped": [line for line in log if " stopped after step " in line][-1]}

@@ -69,8 +69,8 @@ PrecisionOption = Annotated[Optional[str], typer.Option(
     help="number format of decoding: fp32, bf16, fp16, or auto (bf16 on a CPU with AMX/AVX512-BF16 or a GPU "
          "that has it, fp16 on an older GPU, else fp32); default: the run's decode.precision")]
 NoPlaceholdersOption = Annotated[bool, typer.Option(
-    "--no-placeholders", help="translate a model trained with train.placeholders without them: unknown names and "
-                              "numbers go through the model as text (to measure what the placeholders do)")]
+    "--no-placeholders", help="translate a model trained with train.placeholders without them: unknown names, "
+                              "numbers and dates go through the model as text (to measure what the placeholders do)")]
 
 
 def _version(value: bool) -> None:

@@ -56,7 +56,7 @@ class DataConfig:
     joint_vocab: bool = option(True, "one vocabulary for both languages (needed to tie source and target embeddings)")
     character_coverage: float = option(1.0, "SentencePiece character coverage", low=0.9, high=1.0)
     spm_max_sentences: int = option(0, "train SentencePiece on at most this many sentences (0 = all)", low=0)
-    placeholders: bool = option(False, "add the placeholder symbols for names and numbers to the vocabulary "
+    placeholders: bool = option(False, "add the placeholder symbols for names, numbers, months and weekdays to the vocabulary "
                                 "(needed by train.placeholders; seq2seq/data/placeholders.py)")
     split_elision: bool = option(False, "put a space after the source language's elided words (French l', d', "
                                  "qu'..., Italian dell'...), so \"l'Afrique\" is segmented as \"l'\" + \"Afrique\"")
@@ -151,8 +151,10 @@ class TrainConfig:
         "every pair with a month then teaches every month)", low=0.0, high=1.0)
     placeholders: float = option(
         0.0, "probability that each name standing alike on both sides of a training pair is replaced by a "
-        "placeholder symbol, anew each epoch (every number alike on both sides, in digits or words, always is); "
-        "translation then carries unknown names and all numbers through verbatim (0 = off; needs data.placeholders)",
+        "placeholder symbol, anew each epoch (every number alike on both sides, in digits or words, always is, and "
+        "every month and weekday named once on both); translation then carries unknown names and all numbers "
+        "through verbatim and puts months and weekdays back in the target language (0 = off; needs "
+        "data.placeholders)",
         low=0.0, high=1.0)
     subword_sampling: float = option(
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
@@ -183,7 +185,7 @@ class DecodeConfig:
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
         "fp32", "number format of decoding (auto: bf16 where training's auto would pick it)")
-    placeholders: bool = option(True, "put placeholders in place of unknown names and numbers when the model "
+    placeholders: bool = option(True, "put placeholders in place of unknown names, numbers and dates when the model "
                                 "was trained with them (train.placeholders), and the words back into the output")
 
 

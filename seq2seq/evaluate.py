@@ -102,6 +102,8 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
         "reference": str(ref_path),
         "beam": beam_size,
         "bleu": scores["bleu"]["score"],
+        "brevity_penalty": scores["bleu"]["brevity_penalty"],
+        "length_ratio": scores["bleu"]["length_ratio"],
         "chrf": scores["chrf"]["score"],
         "ter": scores["ter"]["score"],
         "signature": {k: scores[k]["signature"] for k in ("bleu", "chrf", "ter")},

@@ -41,6 +41,9 @@ def full_scores(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
         result = metric.corpus_score(hypotheses, [references])
         scores[key] = {"score": round(float(result.score), 4), "text": str(result),
                        "signature": str(metric.get_signature())}
+        if key == "bleu":  # beam output that is too short shows here first (issue 11)
+            scores[key]["brevity_penalty"] = round(float(result.bp), 4)
+            scores[key]["length_ratio"] = round(float(result.sys_len) / max(float(result.ref_len), 1.0), 4)
     return scores
 
 

@@ -220,8 +220,9 @@ class Translator(TextTranslator):
         return [ids[:limit] for ids in pieces]
 
     def _with_text(self, hyp: Hypothesis, attention: bool, originals: dict[str, str]) -> Translation:
-        text = restore(self.tgt_tokenizer.decode(hyp.tokens), originals).translate(LINE_BREAKS)
-        pieces = shown_pieces(self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]), originals) if attention else None
+        dates = self.protector.dates if self.protector else None  # dates are put back in the target language
+        text = restore(self.tgt_tokenizer.decode(hyp.tokens), originals, dates).translate(LINE_BREAKS)
+        pieces = shown_pieces(self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]), originals, dates) if attention else None
         return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces)
 
 

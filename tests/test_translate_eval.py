@@ -268,7 +268,10 @@ def test_eval_json_matches_sacrebleu(run_dir, eval_files, tmp_path, monkeypatch,
     report = json.loads(out)
     hypotheses, references = read_lines(hyp, "h"), read_lines(ref, "r")
     assert len(hypotheses) == report["sentences"] == 30
-    assert report["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score, abs=1e-3)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
+    assert report["bleu"] == pytest.approx(bleu.score, abs=1e-3)
+    assert report["brevity_penalty"] == pytest.approx(bleu.bp, abs=1e-4)  # beam output too short shows here
+    assert report["length_ratio"] == pytest.approx(bleu.sys_len / bleu.ref_len, abs=1e-4)
     assert report["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score, abs=1e-3)
     assert report["ter"] == pytest.approx(sacrebleu.corpus_ter(hypotheses, [references]).score, abs=1e-3)
     assert set(report["signature"]) == {"bleu", "chrf", "ter"} and "nrefs:1" in report["signature"]["bleu"]

@@ -36,12 +36,12 @@ import torch
 
 from seq2seq.config import Config
 from seq2seq.data.batching import ParallelCorpus, TokenArrays, encode_corpus, encode_split
-from seq2seq.data.dates import DateAugmentation
+from seq2seq.data.dates import DATE_WORDS, DateAugmentation
 from seq2seq.data.name_lists import augmentation_names
 from seq2seq.data.names import NameAugmentation, usable_names
 from seq2seq.data.normalize import elision_language, split_elisions
 from seq2seq.data.numbers import NumberAugmentation
-from seq2seq.data.placeholders import PlaceholderAugmentation, Protector, has_symbols, known_words
+from seq2seq.data.placeholders import PlaceholderAugmentation, Protector, date_languages, has_symbols, known_words
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 
@@ -135,11 +135,17 @@ class TrainCorpus:
             if not has_symbols(tgt_tok) or not has_symbols(src_tok):
                 raise UserError(f"{data_dir}: its vocabulary has no placeholder symbols, which train.placeholders "
                                 "needs; set data.placeholders: true and run `s2s data prepare --force`")
-            self.placeholders = PlaceholderAugmentation(self.src_lines, self.tgt_lines, config.data.src_lang,
-                                                        config.data.tgt_lang)
-            self.protector = Protector(known_words(self.src_lines), config.data.src_lang == "fr")
+            src_lang, tgt_lang = config.data.src_lang, config.data.tgt_lang
+            dates = date_languages(src_tok, tgt_tok, src_lang, tgt_lang)
+            self.placeholders = PlaceholderAugmentation(self.src_lines, self.tgt_lines, src_lang, tgt_lang,
+                                                        dates is not None)
+            self.protector = Protector(known_words(self.src_lines), src_lang == "fr", dates)
+            what = "number, month and weekday" if dates else "number"
             parts.append(f"placeholders put in place of each shared name with probability {self.placeholders_p:g} "
-                         f"and of every shared number (in {len(self.placeholders.eligible):,} pairs)")
+                         f"and of every shared {what} (in {len(self.placeholders.eligible):,} pairs)")
+            if dates is None and src_lang in DATE_WORDS and tgt_lang in DATE_WORDS:
+                parts.append(f"months and weekdays stay words: {data_dir} was prepared before their symbols "
+                             "(`s2s data prepare --force` adds them)")
         if self.alpha:
             parts.append(f"subword segmentations sampled (alpha {self.alpha:g})")
         self.description = "augmentation: " + "; ".join(parts) + ", new for each epoch"

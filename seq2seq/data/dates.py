@@ -9,15 +9,21 @@ meaning ("Il est né en septembre." / "He was born in September."), it is replac
 by another month (weekday) drawn at random, "en mai" / "in May", so every pair with a month
 teaches every month. Case is kept ("Septembre" -> "Mai"). French and English only; a language
 without a table has no date names, and the augmentation leaves its pairs alone.
+
+Renaming was not enough for a 10-minute model ("... en septembre." -> "... in Sa."), so with
+placeholders (placeholders.py) translation takes months and weekdays out of the model's hands:
+`protectable_dates` finds those written as the language writes dates (French in lower case,
+English capitalised, either as a sentence's first word), and `translated_date` gives their word
+in the target language.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from seq2seq.data.numbers import once_on_each_side, table_words
+from seq2seq.data.numbers import once_on_each_side, table_words, word_pairs
 
 # (kind, number): the month 1-12 or the weekday 1-7 (Monday first) that a word names.
 DATE_WORDS: dict[str, dict[str, tuple[str, int]]] = {
@@ -42,6 +48,14 @@ _FRENCH_D_CONSONANT = re.compile(rf"(?<![\w'’-])(d)['’] ?(?=(?:{_CONSONANT_F
 _FRENCH_DE_VOWEL = re.compile(rf"(?<![\w'’-])(d)e (?=(?:{_VOWEL_FIRST})\b)", re.IGNORECASE)
 
 
+# Which date words translation puts symbols in place of (placeholders.py): French writes months
+# and weekdays in lower case (a capitalised "Mars" is the planet), English capitalises them
+# (lower-case "may" is a verb); either may open a sentence capitalised ("Octobre est fini.").
+PROTECTED_CASE: dict[str, Callable[[str], bool]] = {"fr": str.islower, "en": lambda word: word[0].isupper()}
+# Capitalised first words that are as often no date: "May I come in?", "March!", "Mars est rouge."
+AMBIGUOUS_FIRST = {"en": frozenset({"may", "march"}), "fr": frozenset({"mars"})}
+
+
 def date_words(text: str, lang: str) -> dict[tuple[str, int], list[str]]:
     """{(kind, number): the words of `text` that name it} for language `lang`."""
     keep = (lambda word: word[0].isupper()) if lang in CAPITALISED else (lambda word: True)
@@ -52,6 +66,43 @@ def shared_dates(src: str, tgt: str, src_lang: str, tgt_lang: str) -> list[tuple
     """The months and weekdays named exactly once on each side of a pair, in source order."""
     src_words = date_words(src, src_lang)
     return once_on_each_side(src_words, date_words(tgt, tgt_lang)) if src_words else []
+
+
+def protectable_dates(text: str, lang: str) -> dict[tuple[str, int], list[str]]:
+    """{(kind, number): its words in `text`}, of the date words written as translation protects them."""
+    keep = PROTECTED_CASE.get(lang)
+    if keep is None:
+        return {}
+    first = _WORD.search(text)
+    opening = first.group() if first and not any(c.isalnum() for c in text[:first.start()]) else ""
+    if opening.lower() in AMBIGUOUS_FIRST.get(lang, ()):  # that word stays text throughout the sentence
+        return table_words(text, DATE_WORDS[lang], _WORD, lambda word: word != opening and keep(word))
+    return table_words(text, DATE_WORDS[lang], _WORD, lambda word: word == opening or keep(word))
+
+
+def shared_protectable_dates(src: str, tgt: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
+    """(source word, target word) of each protectable month or weekday named once on each side."""
+    src_words = protectable_dates(src, src_lang)
+    return word_pairs(src_words, protectable_dates(tgt, tgt_lang)) if src_words else []
+
+
+def replace_date_word(text: str, word: str, new: str) -> str:
+    """`text` with the whole word `word` replaced by `new`, after an elided article too ("d'avril")."""
+    return re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", new, text)
+
+
+def translated_date(word: str, src_lang: str, tgt_lang: str) -> str:
+    """The `tgt_lang` word for the month or weekday `word` of `src_lang` names ("septembre" -> "September");
+    `word` itself if it is none."""
+    meaning = DATE_WORDS.get(src_lang, {}).get(word.lower())
+    if meaning is None or tgt_lang not in DATE_WORDS:
+        return word
+    return spelled(meaning, tgt_lang, "a")  # lower case but where the language capitalises them
+
+
+def mend_french_elision(text: str) -> str:
+    """ "d'mai" -> "de mai", "de avril" -> "d'avril": French elision before a month or weekday."""
+    return _FRENCH_DE_VOWEL.sub(r"\1'", _FRENCH_D_CONSONANT.sub(r"\1e ", text))
 
 
 def spelled(meaning: tuple[str, int], lang: str, like: str) -> str:
@@ -72,9 +123,7 @@ def substitute_dates(text: str, lang: str, mapping: dict[tuple[str, int], tuple[
             return word
         return spelled(mapping[meaning], lang, word)
     text = _WORD.sub(rename, text)
-    if lang == "fr":
-        text = _FRENCH_DE_VOWEL.sub(r"\1'", _FRENCH_D_CONSONANT.sub(r"\1e ", text))
-    return text
+    return mend_french_elision(text) if lang == "fr" else text
 
 
 class DateAugmentation:

@@ -52,6 +52,11 @@ def once_on_each_side(src_words: dict[K, list[str]], tgt_words: dict[K, list[str
     return [value for value, words in src_words.items() if len(words) == 1 and len(tgt_words.get(value, ())) == 1]
 
 
+def word_pairs(src_words: dict[K, list[str]], tgt_words: dict[K, list[str]]) -> list[tuple[str, str]]:
+    """(source word, target word) of each value named by exactly one word on each side, in source order."""
+    return [(src_words[value][0], tgt_words[value][0]) for value in once_on_each_side(src_words, tgt_words)]
+
+
 def number_words(text: str, lang: str) -> dict[int, list[str]]:
     """{number: the words of `text` that name it} for the number words of language `lang`."""
     return table_words(text, NUMBER_WORDS.get(lang))
@@ -60,10 +65,7 @@ def number_words(text: str, lang: str) -> dict[int, list[str]]:
 def shared_number_words(src: str, tgt: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
     """(source word, target word) of each number named by exactly one word on each side."""
     src_words = number_words(src, src_lang)
-    if not src_words:
-        return []
-    tgt_words = number_words(tgt, tgt_lang)
-    return [(src_words[value][0], tgt_words[value][0]) for value in once_on_each_side(src_words, tgt_words)]
+    return word_pairs(src_words, number_words(tgt, tgt_lang)) if src_words else []
 
 
 def substitute_word(text: str, word: str, new: str) -> str:

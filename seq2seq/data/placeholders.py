@@ -4,19 +4,23 @@ A subword model cannot spell a name it has rarely seen: Tatoeba's names are near
 and "Mary", and a model trained on it turns "Jane" into "Afa" or drops her. Placeholders take
 such words out of the model's hands, as production systems do with untranslatable entities:
 
-- data.placeholders adds the symbols ⦅N1⦆..⦅N6⦆ (names) and ⦅D1⦆..⦅D6⦆ (numbers) to the
-  SentencePiece vocabulary, each one piece;
+- data.placeholders adds the symbols ⦅N1⦆..⦅N6⦆ (names), ⦅D1⦆..⦅D6⦆ (numbers) and ⦅T1⦆..⦅T3⦆
+  (months and weekdays) to the SentencePiece vocabulary, each one piece;
 - in training (train.placeholders = p), each name that stands the same on both sides of a pair
   (the rule of names.py) is replaced, with probability p, by a symbol on both sides, and so is
   every number alike on both sides, as digits or as words: "Tom a huit ans." / "Tom is eight."
-  -> "⦅N3⦆ a ⦅D5⦆ ans." / "⦅N3⦆ is ⦅D5⦆." (`PlaceholderAugmentation`, a fixed function of
-  (seed, epoch));
+  -> "⦅N3⦆ a ⦅D5⦆ ans." / "⦅N3⦆ is ⦅D5⦆.", and every month or weekday named once on each
+  side, "en septembre" / "in September" -> "en ⦅T2⦆" / "in ⦅T2⦆" (`PlaceholderAugmentation`, a
+  fixed function of (seed, epoch));
 - in translation (`Protector`), every name candidate of the source that is not a known word
   (its lower-cased parts each seen at least KNOWN_MIN_COUNT times in the training source) and
-  every whole-word digit string become symbols, in source order; the model moves the symbols
-  where the target language wants them, and the output's symbols are replaced by the words
-  they stand for. A known name ("Tom") or a capitalised ordinary word ("Visite", "Afrique")
-  stays text and is translated as usual.
+  every whole-word digit string become symbols, in source order, and so does every month and
+  weekday (dates.py: French and English); the model moves the symbols where the target language
+  wants them, and the output's symbols are replaced by the words they stand for, a month or
+  weekday by its name in the target language ("septembre" -> "September": a 10-minute model
+  sees "September" in 12 training pairs and writes "Sa.", a symbol it only has to place). A
+  known name ("Tom") or a capitalised ordinary word ("Visite", "Afrique") stays text and is
+  translated as usual.
 """
 
 from __future__ import annotations
@@ -27,15 +31,21 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from seq2seq.data.dates import (PROTECTED_CASE, mend_french_elision, protectable_dates, replace_date_word,
+                                 shared_protectable_dates, translated_date)
 from seq2seq.data.names import candidates, shared_names, substitute
 from seq2seq.data.numbers import NUMBER, shared_number_words, shared_numbers, substitute_numbers, substitute_word
 from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.special_tokens import UNK_ID
 
 SLOTS = 6  # symbols of each kind; a sentence's further names or numbers stay text
+DATE_SLOTS = 3  # "du lundi au vendredi" has two
 NAME_SYMBOLS = tuple(f"⦅N{k}⦆" for k in range(1, SLOTS + 1))
 NUMBER_SYMBOLS = tuple(f"⦅D{k}⦆" for k in range(1, SLOTS + 1))
-SYMBOLS = NAME_SYMBOLS + NUMBER_SYMBOLS
-SYMBOL = re.compile("⦅[ND][0-9]+⦆")
+DATE_SYMBOLS = tuple(f"⦅T{k}⦆" for k in range(1, DATE_SLOTS + 1))
+FIRST_SYMBOLS = NAME_SYMBOLS + NUMBER_SYMBOLS  # what vocabularies prepared before the date symbols have
+SYMBOLS = FIRST_SYMBOLS + DATE_SYMBOLS
+SYMBOL = re.compile("⦅[NDT][0-9]+⦆")
 KNOWN_MIN_COUNT = 2  # a word seen once (or never) in training is one the model cannot translate
 _ELIDED_ARTICLE = re.compile("^[cjlmnst]['’]")  # l'Afrique -> afrique
 _SPACES = re.compile(" {2,}")
@@ -56,17 +66,31 @@ def known_words(lines: Iterable[str], min_count: int = KNOWN_MIN_COUNT) -> froze
     return frozenset(word for word, count in counts.items() if count >= min_count and word)
 
 
-def restore(text: str, originals: dict[str, str]) -> str:
+Languages = tuple[str, str]  # (source, target) of a protector that puts symbols in place of dates
+
+
+def put_back(symbol: str, originals: dict[str, str], dates: Languages | None) -> str:
+    """The words of the target that `symbol` stands for: a month or weekday in the target language."""
+    word = originals.get(symbol, "")
+    return translated_date(word, *dates) if dates and symbol in DATE_SYMBOLS and word else word
+
+
+def restore(text: str, originals: dict[str, str], dates: Languages | None = None) -> str:
     """`text` with each symbol replaced by the words it stands for; a symbol the source did not
-    have (a model's slip) is dropped."""
+    have (a model's slip) is dropped. `dates`: the protector's languages, which translate a date."""
     if "⦅" not in text:
         return text
-    return _SPACES.sub(" ", SYMBOL.sub(lambda m: originals.get(m.group(), ""), text)).strip()
+    opening = SYMBOL.match(text.lstrip())
+    text = _SPACES.sub(" ", SYMBOL.sub(lambda m: put_back(m.group(), originals, dates), text)).strip()
+    if opening and opening.group() in DATE_SYMBOLS:  # "octobre est fini." -> "Octobre est fini."
+        text = text[:1].upper() + text[1:]
+    return mend_french_elision(text) if dates and dates[1] == "fr" else text
 
 
-def shown_pieces(pieces: list[str], originals: dict[str, str]) -> list[str]:
-    """Pieces for an attention plot: each symbol shown as the words it stands for."""
-    return [originals.get(piece, piece) for piece in pieces] if originals else pieces
+def shown_pieces(pieces: list[str], originals: dict[str, str], dates: Languages | None = None) -> list[str]:
+    """Pieces for an attention plot: each symbol shown as the words it stands for (`dates`: on the target side)."""
+    return [put_back(piece, originals, dates) if piece in originals else piece for piece in pieces] \
+        if originals else pieces
 
 
 @dataclass(frozen=True)
@@ -75,9 +99,17 @@ class Protector:
 
     known: frozenset[str]
     french: bool = False  # the source is French (keeps elision right: "d'Alice" -> "de ⦅N1⦆")
+    dates: Languages | None = None  # months and weekdays become symbols too (a vocabulary with ⦅T1⦆..)
 
     def protect(self, text: str) -> tuple[str, dict[str, str]]:
         """(text with symbols, {symbol: the words it stands for})."""
+        date_mapping: dict[str, str] = {}
+        if self.dates:  # first: an English month is capitalised, and no name
+            dates = protectable_dates(text, self.dates[0])
+            words = list(dict.fromkeys(word for words in dates.values() for word in words))[:DATE_SLOTS]
+            date_mapping = dict(zip(words, DATE_SYMBOLS))
+            for word, symbol in date_mapping.items():
+                text = replace_date_word(text, word, symbol)
         names: list[str] = []
         for found in candidates(text.split(" ")):
             if found is not None and found.core not in names \
@@ -90,16 +122,20 @@ class Protector:
         number_mapping = dict(zip(numbers, NUMBER_SYMBOLS))
         if number_mapping:
             text = substitute_numbers(text, number_mapping)
-        originals = {symbol: word for word, symbol in (*mapping.items(), *number_mapping.items())}
+        originals = {symbol: word for word, symbol in (*mapping.items(), *number_mapping.items(),
+                                                       *date_mapping.items())}
         return text, originals
 
     def to_state(self) -> dict[str, object]:
         """What a checkpoint stores (the known words sorted, so the bytes are reproducible)."""
-        return {"known_words": sorted(self.known), "french": self.french, "min_count": KNOWN_MIN_COUNT}
+        return {"known_words": sorted(self.known), "french": self.french, "min_count": KNOWN_MIN_COUNT,
+                "dates": list(self.dates) if self.dates else None}
 
     @classmethod
     def from_state(cls, state: dict[str, object]) -> Protector:
-        return cls(frozenset(state["known_words"]), bool(state["french"]))  # type: ignore[arg-type]
+        dates = state.get("dates")  # a model saved before date symbols has no such key
+        return cls(frozenset(state["known_words"]), bool(state["french"]),  # type: ignore[arg-type]
+                   (str(dates[0]), str(dates[1])) if dates else None)  # type: ignore[index]
 
 
 def protect_all(texts: list[str], protector: Protector | None) -> tuple[list[str], list[dict[str, str]]]:
@@ -110,32 +146,47 @@ def protect_all(texts: list[str], protector: Protector | None) -> tuple[list[str
     return [text for text, _ in protected], [originals for _, originals in protected]
 
 
-def has_symbols(tokenizer: Tokenizer) -> bool:
-    """Whether a tokenizer spells every symbol as one piece of its own (data.placeholders was on)."""
-    return all(tokenizer.pieces(tokenizer.encode(symbol))[-1:] == [symbol] for symbol in SYMBOLS)
+def has_symbols(tokenizer: Tokenizer, symbols: Sequence[str] = FIRST_SYMBOLS) -> bool:
+    """Whether a tokenizer spells each of `symbols` as one piece of its own (data.placeholders was on)."""
+    return all(tokenizer.pieces(tokenizer.encode(symbol))[-1:] == [symbol] for symbol in symbols)
+
+
+def date_languages(src_tok: Tokenizer, tgt_tok: Tokenizer, src_lang: str, tgt_lang: str) -> Languages | None:
+    """(src_lang, tgt_lang) if months and weekdays can be symbols: both vocabularies have ⦅T1⦆..
+    (prepared by this release) and both languages have date words (dates.py)."""
+    usable = src_lang in PROTECTED_CASE and tgt_lang in PROTECTED_CASE \
+        and has_symbols(src_tok, DATE_SYMBOLS) and has_symbols(tgt_tok, DATE_SYMBOLS)
+    return (src_lang, tgt_lang) if usable else None
 
 
 def symbol_ids(src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer) -> tuple[tuple[int, int], ...]:
-    """(source id, target id) of every symbol, for the search that places each one (search.py)."""
-    return tuple((src_tokenizer.piece_id(symbol), tgt_tokenizer.piece_id(symbol)) for symbol in SYMBOLS)
+    """(source id, target id) of every symbol both vocabularies have, for the search that places
+    each one (search.py)."""
+    ids = ((src_tokenizer.piece_id(symbol), tgt_tokenizer.piece_id(symbol)) for symbol in SYMBOLS)
+    return tuple((src, tgt) for src, tgt in ids if src != UNK_ID and tgt != UNK_ID)
 
 
 class PlaceholderAugmentation:
-    """Puts symbols in place of shared names (each with a probability) and numbers, per epoch.
+    """Puts symbols in place of shared names (each with a probability), numbers and dates, per epoch.
 
-    Every shared number becomes a symbol, since translation protects every number; shared names
-    only with the probability, since a known name ("Tom") stays text in translation. Numbers
+    Every shared number (and, with `dates`, every month and weekday named once on each side,
+    written as translation protects them) becomes a symbol, since translation protects every
+    one of them; shared names only with the probability, since a known name ("Tom") stays text
+    in translation. Numbers
     are digit strings alike on both sides and number words of the same value ("huit" / "eight",
-    numbers.py). Each pair's symbols are drawn at random from the six of their kind, so that
+    numbers.py). Each pair's symbols are drawn at random from those of their kind, so that
     every symbol is learned as itself (protect() numbers them in source order).
     """
 
-    def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], src_lang: str, tgt_lang: str) -> None:
+    def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], src_lang: str, tgt_lang: str,
+                 dates: bool = False) -> None:
         self.src_lines, self.tgt_lines = src_lines, tgt_lines
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self.dates = dates  # months and weekdays too (the protector's `dates`)
         self.eligible = [i for i, (src, tgt) in enumerate(zip(src_lines, tgt_lines))
                          if shared_numbers(src, tgt) or shared_names(src, tgt)
-                         or shared_number_words(src, tgt, src_lang, tgt_lang)]
+                         or shared_number_words(src, tgt, src_lang, tgt_lang)
+                         or (dates and shared_protectable_dates(src, tgt, src_lang, tgt_lang))]
 
     def changed_pairs(self, probability: float, seed: int, epoch: int,
                       changed: dict[int, tuple[str, str]] | None = None) -> dict[int, tuple[str, str]]:
@@ -149,7 +200,9 @@ class PlaceholderAugmentation:
             words = shared_number_words(src, tgt, self.src_lang, self.tgt_lang)
             numbers = shared_numbers(src, tgt)[:SLOTS]
             words = words[:SLOTS - len(numbers)]
-            if not names and not numbers and not words:
+            dates = shared_protectable_dates(src, tgt, self.src_lang, self.tgt_lang) if self.dates else []
+            dates = dates[:DATE_SLOTS]
+            if not names and not numbers and not words and not dates:
                 continue
             if names:
                 mapping = dict(zip(names, rng.sample(NAME_SYMBOLS, len(names))))
@@ -161,5 +214,9 @@ class PlaceholderAugmentation:
                 src, tgt = substitute_numbers(src, mapping), substitute_numbers(tgt, mapping)
             for (src_word, tgt_word), symbol in zip(words, symbols[len(numbers):]):
                 src, tgt = substitute_word(src, src_word, symbol), substitute_word(tgt, tgt_word, symbol)
+            # every one, as translation protects every month and weekday; only now drawn, so that
+            # without dates the generator draws as it did before them
+            for (src_word, tgt_word), symbol in zip(dates, rng.sample(DATE_SYMBOLS, len(dates)) if dates else ()):
+                src, tgt = replace_date_word(src, src_word, symbol), replace_date_word(tgt, tgt_word, symbol)
             result[i] = (src, tgt)
         return result

@@ -270,11 +270,12 @@ class CTranslate2Translator(TextTranslator):
                 return_scores=True)
             for i, answer in zip(batch, answers):
                 found[i] = answer
+        dates = self.protector.dates if self.protector else None  # put back in the target language
         for index, result, bound in zip(todo, found, bounds):
             hyps = []
             for tokens, score in zip(result.hypotheses, result.scores):
                 ids = [self.tgt_ids.get(token, 1) for token in tokens if token != "</s>"][:bound]
-                text = restore(self.tgt_tokenizer.decode(ids), originals[index]).translate(LINE_BREAKS)
+                text = restore(self.tgt_tokenizer.decode(ids), originals[index], dates).translate(LINE_BREAKS)
                 hyps.append(Translation(ids, float(score), None, text))
             results[index].hypotheses = hyps
         return results
