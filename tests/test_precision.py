@@ -28,8 +28,11 @@ def toy_data(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_projected_cross_entropy_in_16_bits_is_close_to_float32(dtype: torch.dtype, monkeypatch) -> None:
-    monkeypatch.setattr("seq2seq.training.loss.BLOCK_ELEMENTS", 64)  # several blocks
+@pytest.mark.parametrize("block_elements", [64, 120])  # 1 row per block; 3, the last block shorter
+def test_projected_cross_entropy_in_16_bits_is_close_to_float32(dtype: torch.dtype, block_elements: int,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setattr("seq2seq.training.loss.BLOCK_ELEMENTS", block_elements)  # several blocks ...
+    monkeypatch.setattr("seq2seq.training.loss.ADD_ROWS", 7)  # ... each added into the weight's gradient in slices
     torch.manual_seed(0)
     states, weight = torch.randn(4, 6, 16), torch.randn(40, 16) * 0.3
     gold = torch.randint(4, 40, (4, 6))
