@@ -154,6 +154,30 @@ def test_fast_path_equals_written_out_path(mask_name: str, causal: bool) -> None
         assert (weights[1, ..., 4:] == 0).all()
 
 
+@pytest.mark.parametrize("mask_name", ["none", "bool", "additive", "empty_row"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_16_bit_training_path_is_the_formula_to_bf16_rounding(mask_name: str, causal: bool) -> None:
+    """In bf16 training on a CPU (inputs that need a gradient) attention is written out in 16 bits."""
+    q_len = 7 if causal else 5
+    mask = _mask(mask_name, q_len)
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, q_len, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 8)
+    low = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    ref = [t.detach().float().requires_grad_() for t in low]  # float32 arithmetic on the same inputs
+    out, none = scaled_dot_product_attention(*low, mask, causal=causal)
+    expected, weights = scaled_dot_product_attention(*ref, mask, need_weights=True, causal=causal)
+    assert none is None and out.dtype == torch.bfloat16 and not out.isnan().any()
+    torch.testing.assert_close(out.float(), expected, atol=0.03, rtol=0.03)
+    upstream = torch.randn_like(expected)
+    out.backward(upstream.bfloat16())
+    expected.backward(upstream)
+    for ours, theirs in zip(low, ref):
+        assert not ours.grad.isnan().any()
+        torch.testing.assert_close(ours.grad.float(), theirs.grad, atol=0.05, rtol=0.05)
+    if mask_name == "empty_row":
+        assert (out[1, :, 2] == 0).all()
+
+
 def test_causal_mask_hides_the_future() -> None:
     assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
     q, k, v = torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8)
