@@ -18,6 +18,9 @@ source's digit strings ("25", "12", "2019").
 dates.{src,tgt,expect}: the test pairs that name the same month or weekday on both sides
 (seq2seq/data/dates.py); dates.expect holds the target's words for them ("September").
 
+places.{src,tgt,expect}: the test pairs that name the same place once on each side
+(seq2seq/data/places.py); places.expect holds the target's words for them ("Africa", "United States").
+
 --max N keeps a seeded sample of at most N pairs in each test (source order kept).
 """
 
@@ -33,6 +36,7 @@ from pathlib import Path
 from seq2seq.data.dates import date_words, shared_dates
 from seq2seq.data.name_lists import held_out_names
 from seq2seq.data.names import draw_names, shared_names, substitute, usable_names
+from seq2seq.data.places import shared_places
 from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.errors import UserError
 from seq2seq.files import read_lines, write_lines
@@ -72,7 +76,7 @@ def main() -> None:
 
 
 def make_tests(data_dir: Path, out_dir: Path, seed: int, most: int | None) -> dict[str, int]:
-    """Write the two tests into `out_dir`; return (and print) their counts."""
+    """Write the tests into `out_dir`; return (and print) their counts."""
     config = {"joint_vocab": (data_dir / "spm.model").is_file(), "src_lang": "fr", "tgt_lang": "en"}
     if (data_dir / "manifest.json").is_file():  # a directory made by hand has none: the defaults above
         try:
@@ -107,21 +111,29 @@ def make_tests(data_dir: Path, out_dir: Path, seed: int, most: int | None) -> di
     dated = sample(with_dates, most, rng)
     dates_expect = [" ".join(date_words(targets[i], langs[1])[meaning][0] for meaning in shared_dates(
         sources[i], targets[i], *langs)) for i in dated]
+    with_places = [i for i, (s, t) in enumerate(zip(sources, targets)) if shared_places(s, t, *langs)]
+    placed = sample(with_places, most, rng)
+    places_expect = [" ".join(words.removeprefix("the ").removeprefix("The ")
+                              for _, words in shared_places(sources[i], targets[i], *langs)) for i in placed]
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, lines in (("names.src", names_src), ("names.tgt", names_tgt), ("names.expect", names_expect),
                         ("digits.src", [sources[i] for i in chosen]), ("digits.tgt", [targets[i] for i in chosen]),
                         ("digits.expect", [" ".join(re.findall(r"\d+", sources[i])) for i in chosen]),
                         ("dates.src", [sources[i] for i in dated]), ("dates.tgt", [targets[i] for i in dated]),
-                        ("dates.expect", dates_expect)):
+                        ("dates.expect", dates_expect),
+                        ("places.src", [sources[i] for i in placed]), ("places.tgt", [targets[i] for i in placed]),
+                        ("places.expect", places_expect)):
         write_lines(out_dir / name, lines)
     counts = {"test_pairs": len(sources), "with_shared_name": len(with_names), "names_test": len(names_src),
               "held_out_names": len(held_out_names()), "spelled": len(spelled), "unseen_in_train": len(pool),
-              "with_digits": len(with_digits), "digits_test": len(chosen), "dates_test": len(dated)}
+              "with_digits": len(with_digits), "digits_test": len(chosen), "dates_test": len(dated),
+              "places_test": len(placed)}
     print(f"{data_dir}: {len(sources):,} test pairs; {len(with_names):,} share a name on both sides -> "
           f"{len(names_src):,} in {out_dir}/names.* (new names from {len(pool):,} held-out names unseen in "
           f"train.*: {len(held_out_names()):,} listed, {len(spelled):,} spelled by the vocabulary); "
           f"{len(with_digits):,} have digits in the source -> {len(chosen):,} in {out_dir}/digits.*; "
-          f"{len(with_dates):,} name a month or weekday on both sides -> {len(dated):,} in {out_dir}/dates.*")
+          f"{len(with_dates):,} name a month or weekday on both sides -> {len(dated):,} in {out_dir}/dates.*; "
+          f"{len(with_places):,} name a place once on each side -> {len(placed):,} in {out_dir}/places.*")
     return counts
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's headline figure: one config trained for a budget with several seeds, each its own
 # run (the budget shapes the schedule, so a snapshot of a longer run is not the same thing), each
-# scored once on the test split with beam search and greedy, and on the names, digits and dates
+# scored once on the test split with beam search and greedy, and on the names, digits, dates and places
 # tests (copy rates; scripts/make_names_test.py), and asked for the card's sentence. Prints the mean and range. About (MINUTES + 2) minutes per seed on 2 cores.
 #
 #   bash scripts/seed_runs.sh                                          # quickstart config, 10 min, seeds 1 2 3
@@ -31,7 +31,7 @@ DATA=$(python -I -c "from seq2seq.config import load_config; c = load_config('$C
 NAME=$(python -I -c "from seq2seq.config import load_config; print(load_config('$CONFIG').name)")
 NAME=$NAME${S2S_TAG:+-$S2S_TAG}
 TESTS=$DATA/names-test
-[ -f "$TESTS/dates.expect" ] || python scripts/make_names_test.py --data-dir "$DATA" --out-dir "$TESTS"
+[ -f "$TESTS/places.expect" ] || python scripts/make_names_test.py --data-dir "$DATA" --out-dir "$TESTS"
 mkdir -p docs/results
 
 score() {  # score RUN OPTIONS... -> one JSON object
@@ -57,13 +57,15 @@ beam, greedy = score("--split", "test"), score("--split", "test", "--beam", "1")
 names = score("--src", f"{tests}/names.src", "--ref", f"{tests}/names.tgt", "--expect", f"{tests}/names.expect")
 digits = score("--src", f"{tests}/digits.src", "--ref", f"{tests}/digits.tgt", "--expect", f"{tests}/digits.expect")
 dates = score("--src", f"{tests}/dates.src", "--ref", f"{tests}/dates.tgt", "--expect", f"{tests}/dates.expect")
+places = score("--src", f"{tests}/places.src", "--ref", f"{tests}/places.tgt", "--expect", f"{tests}/places.expect")
 card = subprocess.run(["s2s", "translate", "--model", run, *decode, "Jane visite l'Afrique en septembre."],
                       capture_output=True, text=True, check=True).stdout.strip()
 log = open(f"{run}/train.log", encoding="utf-8").read().splitlines()
 result = {"run": run, "decode_overrides": " ".join(decode), "test_beam": {k: beam[k] for k in ("beam", "bleu", "brevity_penalty", "chrf", "ter")},
           "test_greedy": {k: greedy[k] for k in ("bleu", "brevity_penalty", "chrf", "ter")},
           "names_copy_rate": names["copy_rate"], "digits_copy_rate": digits["copy_rate"],
-          "dates_copy_rate": dates["copy_rate"], "card": card,
+          "dates_copy_rate": dates["copy_rate"], "places_copy_rate": places["copy_rate"],
+          "places_bleu": places["bleu"], "card": card,
           "stopped": [line for line in log if " stopped after step " in line][-1]}
 json.dump(result, open(out, "w"), indent=2)
 print(json.dumps(result))

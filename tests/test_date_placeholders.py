@@ -117,10 +117,14 @@ def test_prepare_says_when_a_directory_predates_the_date_symbols(tmp_path: Path,
     assert run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)[0] == 0
     code, out, _ = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
     assert code == 0 and "already prepared" in out and "predates" not in out
-    # a vocabulary made before ⦅T1⦆.. existed: as if the symbols it lacks were the date symbols
+    # a vocabulary made before ⦅L1⦆.. existed: as if the symbols it lacks were the place symbols
+    monkeypatch.setattr("seq2seq.data.prepare.PLACE_SYMBOLS", ("⦅X2⦆",))
+    code, out, _ = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
+    assert code == 0 and "its vocabulary predates the place symbols" in out and "--force" in out
+    # and one made before ⦅T1⦆.. too
     monkeypatch.setattr("seq2seq.data.prepare.DATE_SYMBOLS", ("⦅X1⦆",))
     code, out, _ = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
-    assert code == 0 and "its vocabulary predates the month and weekday symbols" in out and "--force" in out
+    assert code == 0 and "predates the month, weekday and place symbols" in out and "--force" in out
 
 
 # ---------------------------------------------------------------------------------------------

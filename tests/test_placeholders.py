@@ -14,8 +14,8 @@ from test_train import run_training, toy_config
 from seq2seq.checkpoint import load_checkpoint
 from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.numbers import shared_number_words
-from seq2seq.data.placeholders import (NAME_SYMBOLS, NUMBER_SYMBOLS, SLOTS, SYMBOL, SYMBOLS, PlaceholderAugmentation,
-                                       Protector, has_symbols, known_words, restore)
+from seq2seq.data.placeholders import (NAME_SYMBOLS, NUMBER_SYMBOLS, PLACE_SYMBOLS, SLOTS, SYMBOL, SYMBOLS,
+                                       PlaceholderAugmentation, Protector, has_symbols, known_words, restore)
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
 from seq2seq.errors import UserError
 from seq2seq.translator import Translator
@@ -81,7 +81,8 @@ def symbol_data(directory: Path) -> Path:
     make_named_data(directory)
     sentences = [side for pair in named_pairs(400, 1) for side in pair] + ["abcdefghijklmnopqrstuvwxyzé"] * 3
     (directory / "spm.model").write_bytes(train_sentencepiece(
-        sentences, vocab_size=140, model_type="bpe", character_coverage=1.0, symbols=SYMBOLS))
+        sentences, vocab_size=140 + len(PLACE_SYMBOLS), model_type="bpe", character_coverage=1.0,
+        symbols=SYMBOLS))  # the merges of a vocabulary before the place symbols: the same toy model
     return directory
 
 

@@ -41,7 +41,9 @@ from seq2seq.data.name_lists import augmentation_names
 from seq2seq.data.names import NameAugmentation, usable_names
 from seq2seq.data.normalize import elision_language, split_elisions
 from seq2seq.data.numbers import NumberAugmentation
-from seq2seq.data.placeholders import PlaceholderAugmentation, Protector, date_languages, has_symbols, known_words
+from seq2seq.data.places import LANGUAGES as PLACE_LANGUAGES
+from seq2seq.data.placeholders import (PlaceholderAugmentation, Protector, date_languages, has_symbols, known_words,
+                                       places_usable)
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 
@@ -137,14 +139,19 @@ class TrainCorpus:
                                 "needs; set data.placeholders: true and run `s2s data prepare --force`")
             src_lang, tgt_lang = config.data.src_lang, config.data.tgt_lang
             dates = date_languages(src_tok, tgt_tok, src_lang, tgt_lang)
+            places = places_usable(src_tok, tgt_tok, src_lang, tgt_lang)
             self.placeholders = PlaceholderAugmentation(self.src_lines, self.tgt_lines, src_lang, tgt_lang,
-                                                        dates is not None)
-            self.protector = Protector(known_words(self.src_lines), src_lang == "fr", dates)
-            what = "number, month and weekday" if dates else "number"
+                                                        dates is not None, places)
+            self.protector = Protector(known_words(self.src_lines), src_lang == "fr", dates, places)
+            what = ("number, month, weekday and place" if places else "number, month and weekday") if dates \
+                else "number"
             parts.append(f"placeholders put in place of each shared name with probability {self.placeholders_p:g} "
                          f"and of every shared {what} (in {len(self.placeholders.eligible):,} pairs)")
             if dates is None and src_lang in DATE_WORDS and tgt_lang in DATE_WORDS:
                 parts.append(f"months and weekdays stay words: {data_dir} was prepared before their symbols "
+                             "(`s2s data prepare --force` adds them)")
+            elif dates and not places and src_lang in PLACE_LANGUAGES and tgt_lang in PLACE_LANGUAGES:
+                parts.append(f"places stay words: {data_dir} was prepared before their symbols "
                              "(`s2s data prepare --force` adds them)")
         if self.alpha:
             parts.append(f"subword segmentations sampled (alpha {self.alpha:g})")

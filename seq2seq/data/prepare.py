@@ -58,7 +58,7 @@ from seq2seq.config import Config, DataConfig
 from seq2seq.data.corpus import RawCorpus, read_corpus
 from seq2seq.data.manifest import FORMAT, MANIFEST, PREPARE_VERSION, existing_state
 from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
-from seq2seq.data.placeholders import DATE_SYMBOLS, SYMBOLS, has_symbols
+from seq2seq.data.placeholders import DATE_SYMBOLS, PLACE_SYMBOLS, SYMBOLS, has_symbols
 from seq2seq.data.tokenizer import load_tokenizers, spm_filenames, train_sentencepiece
 from seq2seq.errors import UserError
 from seq2seq.files import write_directory_atomically
@@ -99,9 +99,12 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
     if state == "same" and not force:
         print(f"{out_dir}: already prepared, nothing to do (same data config and input; "
               "--force prepares it again)")
-        if data.placeholders and not has_symbols(load_tokenizers(out_dir, data.joint_vocab)[1], DATE_SYMBOLS):
-            print(f"{out_dir}: its vocabulary predates the month and weekday symbols (⦅T1⦆..), so they "
-                  "stay words in training; --force prepares it again with them (the same splits)")
+        tokenizer = load_tokenizers(out_dir, data.joint_vocab)[1] if data.placeholders else None
+        if tokenizer is not None and not has_symbols(tokenizer, PLACE_SYMBOLS):
+            what = "place symbols (⦅L1⦆..)" if has_symbols(tokenizer, DATE_SYMBOLS) \
+                else "month, weekday and place symbols (⦅T1⦆.., ⦅L1⦆..)"
+            print(f"{out_dir}: its vocabulary predates the {what}, so they stay words in training; "
+                  "--force prepares it again with them (the same splits)")
         return out_dir
     if state in ("different", "foreign") and not force:
         raise UserError(f"{out_dir} already holds {reason}; use --force to replace it, or set "
