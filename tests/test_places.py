@@ -93,7 +93,8 @@ def test_translated_place() -> None:
     (FR_EN, "Nous avons rencontré Giulia et Mateo à Rome.", f"Nous avons rencontré {N1} et {N2} à {L1}.",
      {N1: "Giulia", N2: "Mateo", L1: "Rome"}, f"We met {N1} and {N2} in {L1}.", "We met Giulia and Mateo in Rome."),
     # places before names: "Boston" is a place symbol, not a name's
-    (FR_EN, "Tom va à Boston.", f"Tom va à {L1}.", {L1: "Boston"}, f"Tom is going to {L1}.", "Tom is going to Boston."),
+    (FR_EN, "Tom va à Boston.", f"Tom va à {L1}.", {L1: "Boston"}, f"Tom is going to {L1}.",
+     "Tom is going to Boston."),
     (FR_EN, "De Paris à Londres, puis à Paris.", f"De {L1} à {L2}, puis à {L1}.", {L1: "Paris", L2: "Londres"},
      f"From {L1} to {L2}, then to {L1}.", "From Paris to London, then to Paris."),
     # an English name with its article; a sentence that opens with it is capitalised

@@ -86,8 +86,9 @@ def shared_protectable_dates(src: str, tgt: str, src_lang: str, tgt_lang: str) -
     return word_pairs(src_words, protectable_dates(tgt, tgt_lang)) if src_words else []
 
 
-def replace_date_word(text: str, word: str, new: str) -> str:
-    """`text` with the whole word `word` replaced by `new`, after an elided article too ("d'avril")."""
+def replace_whole_words(text: str, word: str, new: str) -> str:
+    """`text` with the whole word(s) `word` replaced by `new`, after an elided article too ("d'avril",
+    "l'Afrique"): a month or weekday, or a place (places.py)."""
     return re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", new, text)
 
 

@@ -18,8 +18,9 @@ such words out of the model's hands, as production systems do with untranslatabl
   every whole-word digit string become symbols, in source order, and so does every month and
   weekday (dates.py: French and English) and every place of the table of places.py; the model
   moves the symbols where the target language wants them, and the output's symbols are replaced
-  by the words they stand for, a month, weekday or place by its name in the target language ("septembre" -> "September": a 10-minute model
-  sees "September" in 12 training pairs and writes "Sa.", a symbol it only has to place). A
+  by the words they stand for, a month, weekday or place by its name in the target language
+  ("septembre" -> "September": a 10-minute model sees "September" in 12 training pairs and
+  writes "Sa.", a symbol it only has to place). A
   known name ("Tom") or a capitalised ordinary word ("Visite", "Afrique") stays text and is
   translated as usual (a known place, "Afrique", is a place symbol all the same).
 """
@@ -32,12 +33,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from seq2seq.data.dates import (PROTECTED_CASE, mend_french_elision, protectable_dates, replace_date_word,
+from seq2seq.data.dates import (PROTECTED_CASE, mend_french_elision, protectable_dates, replace_whole_words,
                                  shared_protectable_dates, translated_date)
 from seq2seq.data.names import candidates, shared_names, substitute
 from seq2seq.data.numbers import NUMBER, shared_number_words, shared_numbers, substitute_numbers, substitute_word
 from seq2seq.data.places import LANGUAGES as PLACE_LANGUAGES
-from seq2seq.data.places import (mend_english_article, mend_french_place_elision, place_words, replace_place, shared_places,
+from seq2seq.data.places import (mend_english_article, mend_french_place_elision, place_words, shared_places,
                                   translated_place)
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.special_tokens import UNK_ID
@@ -123,13 +124,13 @@ class Protector:
             words = list(dict.fromkeys(word for words in dates.values() for word in words))[:DATE_SLOTS]
             date_mapping = dict(zip(words, DATE_SYMBOLS))
             for word, symbol in date_mapping.items():
-                text = replace_date_word(text, word, symbol)
+                text = replace_whole_words(text, word, symbol)
         place_mapping: dict[str, str] = {}
         if self.places and self.dates:  # before names: "Rome" and "Boston" are places, not names
             words = list(dict.fromkeys(w for ws in place_words(text, self.dates[0]).values() for w in ws))
             place_mapping = dict(zip(words[:PLACE_SLOTS], PLACE_SYMBOLS))
             for word, symbol in place_mapping.items():
-                text = replace_place(text, word, symbol)
+                text = replace_whole_words(text, word, symbol)
         names: list[str] = []
         for found in candidates(text.split(" ")):
             if found is not None and found.core not in names \
@@ -230,7 +231,7 @@ class PlaceholderAugmentation:
             # first, as translation protects places before names: "Boston" is a place symbol
             places = shared_places(src, tgt, self.src_lang, self.tgt_lang)[:PLACE_SLOTS] if self.places else []
             for (src_words, tgt_words), symbol in zip(places, place_rng.sample(PLACE_SYMBOLS, len(places))):
-                src, tgt = replace_place(src, src_words, symbol), replace_place(tgt, tgt_words, symbol)
+                src, tgt = replace_whole_words(src, src_words, symbol), replace_whole_words(tgt, tgt_words, symbol)
             names = [name for name in shared_names(src, tgt) if rng.random() < probability][:SLOTS]
             words = shared_number_words(src, tgt, self.src_lang, self.tgt_lang)
             numbers = shared_numbers(src, tgt)[:SLOTS]
@@ -254,6 +255,6 @@ class PlaceholderAugmentation:
             # every one, as translation protects every month and weekday; only now drawn, so that
             # without dates the generator draws as it did before them
             for (src_word, tgt_word), symbol in zip(dates, rng.sample(DATE_SYMBOLS, len(dates)) if dates else ()):
-                src, tgt = replace_date_word(src, src_word, symbol), replace_date_word(tgt, tgt_word, symbol)
+                src, tgt = replace_whole_words(src, src_word, symbol), replace_whole_words(tgt, tgt_word, symbol)
             result[i] = (src, tgt)
         return result

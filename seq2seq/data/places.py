@@ -84,11 +84,6 @@ def shared_places(src: str, tgt: str, src_lang: str, tgt_lang: str) -> list[tupl
     return word_pairs(src_words, place_words(tgt, tgt_lang)) if src_words else []
 
 
-def replace_place(text: str, words: str, new: str) -> str:
-    """`text` with the whole words `words` (a place, as place_words found it) replaced by `new`."""
-    return re.sub(rf"(?<![\w-]){re.escape(words)}(?![\w-])", new, text)
-
-
 def translated_place(words: str, src_lang: str, tgt_lang: str) -> str:
     """The `tgt_lang` name of the place `words` names ("Afrique" -> "Africa"); `words` itself if none."""
     index = _table(src_lang).get(_key(words)) if src_lang in LANGUAGES and tgt_lang in LANGUAGES else None
