@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from seq2seq.data.numbers import NUMBER
 from seq2seq.errors import UserError
 
 # Source-length buckets in whitespace words: (label, shortest, longest).
@@ -68,7 +69,11 @@ def bleu_by_length(sources: list[str], hypotheses: list[str],
 
 def contains_word(text: str, token: str) -> bool:
     """Whether `token` occurs in `text` verbatim as a whole word: not inside a longer word or
-    number ("Ann" is not in "Annual", "25" not in "1925"); punctuation around it is fine."""
+    number ("Ann" is not in "Annual", "25" not in "1925"); punctuation around it is fine. A
+    number also counts as the digits of an ordinal or a time ("2" in "2nd", "5" in "5pm"), as
+    NUMBER finds them."""
+    if token.isdigit():
+        return token in NUMBER.findall(text)
     return re.search(rf"(?<!\w){re.escape(token)}(?!\w)", text) is not None
 
 

@@ -157,7 +157,8 @@ def test_fast_path_equals_written_out_path(mask_name: str, causal: bool) -> None
 @pytest.mark.parametrize("mask_name", ["none", "bool", "additive", "empty_row"])
 @pytest.mark.parametrize("causal", [False, True])
 def test_16_bit_training_path_is_the_formula_to_bf16_rounding(mask_name: str, causal: bool) -> None:
-    """In bf16 training on a CPU (inputs that need a gradient) attention is written out in 16 bits."""
+    """In bf16 training on a CPU (inputs that need a gradient) attention runs in float32 and its
+    output and gradients come back in bf16, the formula's values to bf16 rounding."""
     q_len = 7 if causal else 5
     mask = _mask(mask_name, q_len)
     torch.manual_seed(0)

@@ -20,7 +20,7 @@ from seq2seq.config import config_from_dict
 from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.name_lists import augmentation_names, held_out_names
 from seq2seq.data.names import NameAugmentation, candidate, shared_names, substitute, usable_names
-from seq2seq.data.numbers import NumberAugmentation, shared_numbers, substitute_numbers
+from seq2seq.data.numbers import NumberAugmentation, mend_ordinals, shared_numbers, substitute_numbers
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
 from seq2seq.files import read_lines
 from seq2seq.metrics import contains_word, copy_rate
@@ -188,18 +188,41 @@ def test_train_corpus_is_a_function_of_seed_and_epoch(named_data: Path, tokenize
     ("J'ai 25 ans.", "I'm 25 years old.", ["25"]),
     ("Il est né en 1990, le 3 mai.", "He was born on May 3, 1990.", ["1990", "3"]),
     ("Je lui dois 50,000 yens.", "I owe him 50,000 yen.", ["50", "000"]),
-    ("Rentre avant 2h30.", "Come home before 2:30.", []),  # "2h30" is one word: no whole number
+    ("Rentre avant 2h30.", "Come home before 2:30.", ["2", "30"]),  # a time's digits
+    ("Rentre à 17h.", "Come home at 5pm.", []),
+    ("Le B52 est en 3D.", "The B52 is in 3D.", []),  # digits of other words are no numbers
     ("Il a 3 chats et 3 chiens.", "He has 3 cats and three dogs.", []),  # 3 twice, once: not shared
-    ("C'est le 1er jour.", "It's the 1st day.", []),
+    ("C'est le 1er jour.", "It's the 1st day.", ["1"]),  # an ordinal's
     ("J'ai 5 ans.", "I'm five.", []),
 ])
 def test_shared_numbers(src: str, tgt: str, numbers: list[str]) -> None:
     assert shared_numbers(src, tgt) == numbers
 
 
+@pytest.mark.parametrize("text,mended", [
+    ("the 1th, 2th, 3st, 4st, 11st, 12nd, 13rd, 21th, 22th, 101th, 111st", "the 1st, 2nd, 3rd, 4th, 11th, 12th, "
+     "13th, 21st, 22nd, 101st, 111th"),
+    ("le 1er, 5er, 5re, 1re, 2e, 3ème", "le 1er, 5e, 5e, 1re, 2e, 3ème"),  # "er"/"re" only after 1
+    ("At 2:30 on the 4th, 1990.", "At 2:30 on the 4th, 1990."),
+])
+def test_mend_ordinals_gives_each_number_its_suffix(text: str, mended: str) -> None:
+    assert mend_ordinals(text) == mended
+
+
+def test_substituted_ordinals_and_times_take_the_new_number_and_fitting_suffix() -> None:
+    mapping = {"13": "22", "1": "3", "2": "7", "30": "45"}
+    assert substitute_numbers("Il a fini 13e, le 1er à 2h30.", mapping) == "Il a fini 22e, le 3e à 7h45."
+    assert substitute_numbers("He finished 13th, the 1st at 2:30.", mapping) == "He finished 22nd, the 3rd at 7:45."
+    augmentation = NumberAugmentation(["Il a fini 13e."] * 20, ["He finished 13th."] * 20)
+    for new_src, new_tgt in augmentation.changed_pairs(1.0, seed=1, epoch=0).values():
+        number = new_src.split(" ")[-1][:-2]
+        assert new_src == f"Il a fini {number}e." and new_tgt == f"He finished {mend_ordinals(number + 'th')}."
+        assert number != "13"
+
+
 def test_number_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
-    src = ["J'ai 25 ans et 3 chats.", "Il est 2h30.", "Il a 40 ans.", "Rien ici.", "Le 7 est le 7."]
-    tgt = ["I'm 25 and have 3 cats.", "It's 2:30.", "He's forty.", "Nothing here.", "7 is 7."]
+    src = ["J'ai 25 ans et 3 chats.", "Il est en 3D.", "Il a 40 ans.", "Rien ici.", "Le 7 est le 7."]
+    tgt = ["I'm 25 and have 3 cats.", "It's in 3D.", "He's forty.", "Nothing here.", "7 is 7."]
     augmentation = NumberAugmentation(src * 50, tgt * 50)
     assert [i % 5 for i, _ in augmentation.eligible] == [0, 4] * 50
     changed = augmentation.changed_pairs(0.5, seed=1, epoch=0)
@@ -265,6 +288,8 @@ def test_killed_run_with_name_augmentation_resumes_to_the_same_weights(named_dat
 def test_contains_word_and_copy_rate() -> None:
     assert contains_word("Ann's cat (Ann).", "Ann") and not contains_word("Annual report", "Ann")
     assert contains_word("At 10:30, 25 people.", "25") and not contains_word("In 1925.", "25")
+    assert contains_word("The 2nd war, at 5pm.", "2") and contains_word("The 2nd war, at 5pm.", "5")
+    assert not contains_word("The B52 in 3D.", "52") and not contains_word("The B52 in 3D.", "3")
     assert not contains_word("ann is here", "Ann")  # verbatim: case counts
     result = copy_rate(["Ann and Bo came.", "Annual.", "Nothing expected.", "Bo."], [["Ann", "Bo"], ["Ann"], [], ["Ann", "Bo"]])
     assert (result["copy_rate"], result["copied"], result["sentences"]) == (pytest.approx(100 / 3, abs=0.01), 1, 3)

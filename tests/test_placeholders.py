@@ -21,7 +21,7 @@ from seq2seq.errors import UserError
 from seq2seq.translator import Translator
 
 KNOWN = known_words(["visite l'Afrique en septembre Tom Tom Contrôle toi de le chien et rentre"] * 2)
-N1, N2, D1, D2 = NAME_SYMBOLS[0], NAME_SYMBOLS[1], NUMBER_SYMBOLS[0], NUMBER_SYMBOLS[1]
+N1, N2, D1, D2, D3 = NAME_SYMBOLS[0], NAME_SYMBOLS[1], NUMBER_SYMBOLS[0], NUMBER_SYMBOLS[1], NUMBER_SYMBOLS[2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,7 +36,8 @@ N1, N2, D1, D2 = NAME_SYMBOLS[0], NAME_SYMBOLS[1], NUMBER_SYMBOLS[0], NUMBER_SYM
     ("Le chien d'Alice et de Zoé.", f"Le chien de {N1} et de {N2}.", {N1: "Alice", N2: "Zoé"}),  # elision kept right
     ("Zoé, Zoé !", f"{N1}, {N1} !", {N1: "Zoé"}),  # one name, one symbol
     ("J'ai 25 ans et 3 chats, 25 !", f"J'ai {D1} ans et {D2} chats, {D1} !", {D1: "25", D2: "3"}),
-    ("Rentre avant 2h30.", "Rentre avant 2h30.", {}),  # not a whole-word number
+    ("Rentre avant 2h30.", f"Rentre avant {D1}h{D2}.", {D1: "2", D2: "30"}),  # a time's digits
+    ("au 3e étage, en 3D.", f"au {D1}e étage, en 3D.", {D1: "3"}),  # an ordinal's, not other words'
     ("Jane a 7 ans.", f"{N1} a {D1} ans.", {N1: "Jane", D1: "7"}),
 ])
 def test_protect_replaces_unknown_names_and_every_number(text: str, protected: str, originals: dict) -> None:
@@ -58,6 +59,7 @@ def test_restore_puts_words_where_the_model_put_the_symbols_and_drops_strays() -
     assert restore(f"In {D1} days, {N1} visits Africa.", originals) == "In 12 days, Jane visits Africa."
     assert restore(f"{N2} {N1}'s dog {D2}.", originals) == "Jane's dog ."  # symbols the source lacked: dropped
     assert restore("No symbols here.", {}) == "No symbols here."
+    assert restore(f"On the {D1}th floor at {D2}:{D3}.", {D1: "3", D2: "2", D3: "30"}) == "On the 3rd floor at 2:30."
 
 
 def test_known_words_count_lower_cased_parts() -> None:

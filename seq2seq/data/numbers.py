@@ -5,7 +5,9 @@ numbers out, so a model trained on it drops the few it sees ("Il a 25 ans" -> "H
 old"). In a pair where a digit string occurs the same number of times on both sides ("J'ai 25
 ans." / "I'm 25 years old."), each such number is replaced, on both sides alike, by a random one
 of the same number of digits. A digit string is a whole word of ASCII digits: "25", "2019", the
-"50" and "000" of "50,000"; not the "2" of "2h30" or the "1" of "1er", which are parts of words.
+"50" and "000" of "50,000"; or the digits of a time or an ordinal written as one word: the "2" and
+"30" of "2h30", the "5" of "5pm", the "1" of "1er" and "1st", the "13" of "13e" and "13th" (so that
+"à 2h30" / "at 2:30" shares 2 and 30). Not the digits of other words ("B52", "3D", "mp3").
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-NUMBER = re.compile(r"\b[0-9]+\b")
+NUMBER = re.compile(
+    r"\b[0-9]+\b"
+    r"|\b[0-9]{1,2}(?=h(?:[0-5][0-9])?\b)|(?<=\b[0-9]h)[0-5][0-9]\b|(?<=\b[0-9]{2}h)[0-5][0-9]\b"  # 2h30, 17h
+    r"|\b[0-9]{1,2}(?=[ap]m\b)"  # 5pm
+    r"|\b[0-9]+(?=(?:er|re|e|ème|st|nd|rd|th)\b)")  # 1er, 2e, 21ème; 1st, 2nd, 3rd, 13th
+_ORDINAL = re.compile(r"\b([0-9]+)(st|nd|rd|th|er|re)\b")
 K = TypeVar("K")
 
 # Number words whose meaning is one number, for the placeholders' training pairs: "Il a huit ans."
@@ -104,9 +111,32 @@ def draw_numbers(numbers: list[str], rng: random.Random) -> dict[str, str]:
     return mapping
 
 
+def english_ordinal(number: str) -> str:
+    """The English ordinal suffix of a number: "1" -> "st", "12" -> "th", "22" -> "nd"."""
+    if number[-2:-1] == "1":
+        return "th"
+    return {"1": "st", "2": "nd", "3": "rd"}.get(number[-1], "th")
+
+
+def fitting_suffix(number: str, suffix: str) -> str:
+    """The ordinal suffix `number` takes in the language of `suffix`: English "st" "nd" "rd" "th",
+    French "er"/"re" only after 1 ("1er", "2e")."""
+    if suffix in ("er", "re"):
+        return suffix if number == "1" else "e"
+    return english_ordinal(number)
+
+
+def mend_ordinals(text: str) -> str:
+    """Each ordinal "<digits><suffix>" of `text` with the suffix its number takes: a number put in
+    place of another ("13th" -> "22th", "1er" -> "5er", a symbol's "⦅D1⦆th" -> "2th") keeps the old one."""
+    return _ORDINAL.sub(lambda m: m.group(1) + fitting_suffix(m.group(1), m.group(2)), text)
+
+
 def substitute_numbers(text: str, mapping: dict[str, str]) -> str:
-    """`text` with every whole-word digit string that is a key of `mapping` replaced by its value."""
-    return NUMBER.sub(lambda match: mapping.get(match.group(), match.group()), text)
+    """`text` with every digit string (as NUMBER finds them) that is a key of `mapping` replaced by
+    its value, an ordinal's suffix made to fit the new number."""
+    new = NUMBER.sub(lambda match: mapping.get(match.group(), match.group()), text)
+    return mend_ordinals(new) if new != text else new
 
 
 class NumberAugmentation:

@@ -15,10 +15,11 @@ such words out of the model's hands, as production systems do with untranslatabl
   function of (seed, epoch));
 - in translation (`Protector`), every name candidate of the source that is not a known word
   (its lower-cased parts each seen at least KNOWN_MIN_COUNT times in the training source) and
-  every whole-word digit string become symbols, in source order, and so does every month and
-  weekday (dates.py: French and English) and every place of the table of places.py; the model
-  moves the symbols where the target language wants them, and the output's symbols are replaced
-  by the words they stand for, a month, weekday or place by its name in the target language
+  every digit string (numbers.NUMBER: whole words, and the digits of "2h30", "5pm", "1er", "13th")
+  become symbols, in source order, and so does every month and weekday (dates.py: French and
+  English) and every place of the table of places.py; the model moves the symbols where the
+  target language wants them, and the output's symbols are replaced by the words they stand for
+  (an ordinal's suffix made to fit: "⦅D1⦆th" -> "2nd"), a month, weekday or place by its name in the target language
   ("septembre" -> "September": a 10-minute model sees "September" in 12 training pairs and
   writes "Sa.", a symbol it only has to place). A
   known name ("Tom") or a capitalised ordinary word ("Visite", "Afrique") stays text and is
@@ -36,7 +37,8 @@ from dataclasses import dataclass
 from seq2seq.data.dates import (PROTECTED_CASE, mend_french_elision, protectable_dates, replace_whole_words,
                                  shared_protectable_dates, translated_date)
 from seq2seq.data.names import candidates, shared_names, substitute
-from seq2seq.data.numbers import NUMBER, shared_number_words, shared_numbers, substitute_numbers, substitute_word
+from seq2seq.data.numbers import NUMBER, mend_ordinals, shared_number_words, shared_numbers, substitute_numbers, \
+    substitute_word
 from seq2seq.data.places import LANGUAGES as PLACE_LANGUAGES
 from seq2seq.data.places import (mend_english_article, mend_french_place_elision, place_words, shared_places,
                                   translated_place)
@@ -94,6 +96,7 @@ def restore(text: str, originals: dict[str, str], dates: Languages | None = None
         return text
     opening = SYMBOL.match(text.lstrip())
     text = _SPACES.sub(" ", SYMBOL.sub(lambda m: put_back(m.group(), originals, dates), text)).strip()
+    text = mend_ordinals(text)  # "the ⦅D1⦆th" -> "the 2th" -> "the 2nd"
     if opening and opening.group() in DATE_SYMBOLS + PLACE_SYMBOLS:  # "octobre est fini." -> "Octobre est fini."
         text = text[:1].upper() + text[1:]  # "the United States ..." -> "The United States ..."
     if dates and dates[1] == "fr":

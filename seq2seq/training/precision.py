@@ -6,7 +6,7 @@ made by autocast at every layer call (autocast casts each weight on each use, an
 keeps its float32 activations around: slower and more memory than float32 alone, measured).
 After backward the 16-bit gradients are copied into the master's float32 gradients; after the
 optimiser step the master weights are copied back into the working copy. The loss's
-log-softmax, its gradient and the attention softmax on a CPU stay float32 (seq2seq.training.loss,
+log-softmax, its gradient and the attention on a CPU stay float32 (seq2seq.training.loss,
 seq2seq.models.attention).
 
 float16 has a narrow range, so its loss is multiplied by a dynamic scale (`LossScaler`) that
