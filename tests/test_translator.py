@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import re
 import runpy
 import sys
@@ -155,3 +157,22 @@ def test_importing_seq2seq_does_not_import_torch():
     code = "import seq2seq, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_attention_stats_script_reads_the_last_layer_heads_averaged(transformer_run: Path, rnn_run: Path):
+    spec = importlib.util.spec_from_file_location("attention_stats", REPO / "scripts" / "attention_stats.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sources = ["Où est la gare ?", "Il a 25 ans."]
+    for run in (transformer_run, rnn_run):
+        stats = module.attention_stats(str(run), sources)
+        results = Translator.load(run, beam=1).translate_batch(sources, attention=True)
+        by_sentence = [result.best.attention.float()[:, -1].mean(1) for result in results]
+        assert by_sentence[0].shape[-1] == len(results[0].source_pieces)  # one column per source piece
+        first = sum((w.argmax(-1) == 0).float().mean().item() for w in by_sentence) / 2
+        eos = sum((w.argmax(-1) == w.shape[-1] - 1).float().mean().item() for w in by_sentence) / 2
+        largest = sum(w.max(-1).values.mean().item() for w in by_sentence) / 2
+        assert stats["sentences"] == 2
+        assert stats["first_share"] == pytest.approx(first) and stats["eos_share"] == pytest.approx(eos)
+        assert stats["max_weight"] == pytest.approx(largest)
+        assert 0.0 < stats["entropy"] < math.log(max(w.shape[-1] for w in by_sentence)) + 1e-6
