@@ -23,7 +23,8 @@ from seq2seq import Translator
 
 
 def attention_stats(run: str, sources: list[str]) -> dict[str, float]:
-    """{sentences, first_share, eos_share, max_weight, entropy} averaged over the sentences (each sentence's steps averaged first)."""
+    """{sentences, first_share, eos_share, max_weight, entropy}, averaged over the sentences (each
+    sentence's steps averaged first)."""
     translator = Translator.load(run, beam=1)
     results = translator.translate_batch(sources, attention=True)
     first, eos, largest, entropy = [], [], [], []
@@ -39,8 +40,8 @@ def attention_stats(run: str, sources: list[str]) -> dict[str, float]:
         largest.append(weights.max(-1).values.mean().item())
         entropy.append(-(weights * weights.clamp_min(1e-9).log()).sum(-1).mean().item())
     n = max(len(eos), 1)
-    return {"sentences": len(eos), "first_share": sum(first) / n, "eos_share": sum(eos) / n, "max_weight": sum(largest) / n,
-            "entropy": sum(entropy) / n}
+    return {"sentences": len(eos), "first_share": sum(first) / n, "eos_share": sum(eos) / n,
+            "max_weight": sum(largest) / n, "entropy": sum(entropy) / n}
 
 
 def main() -> None:
@@ -55,8 +56,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for run in args.runs:
         stats = attention_stats(run, lines)
-        print(f"| {run} | {stats['sentences']} | {100 * stats['first_share']:.1f} % / {100 * stats['eos_share']:.1f} % | {stats['max_weight']:.3f} "
-              f"| {stats['entropy']:.3f} |")
+        print(f"| {run} | {stats['sentences']} | {100 * stats['first_share']:.1f} % / "
+              f"{100 * stats['eos_share']:.1f} % | {stats['max_weight']:.3f} | {stats['entropy']:.3f} |")
 
 
 if __name__ == "__main__":
