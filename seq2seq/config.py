@@ -156,6 +156,10 @@ class TrainConfig:
         "through verbatim and puts months and weekdays back in the target language (0 = off; needs "
         "data.placeholders)",
         low=0.0, high=1.0)
+    placeholder_order: Literal["source", "random"] = option(
+        "source", "how a training pair's symbols are numbered: source (in source order, as translation numbers "
+        "them: the symbols translation uses most are trained most) or random (drawn at random: copying a symbol "
+        "then needs the attention to find it in the source, which helps an RNN's attention take off)")
     subword_sampling: float = option(
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)

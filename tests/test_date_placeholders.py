@@ -95,7 +95,12 @@ def test_augmentation_puts_a_symbol_in_place_of_every_shared_date() -> None:
     for new_src, new_tgt in changed.values():
         assert sorted(SYMBOL.findall(new_src)) == sorted(SYMBOL.findall(new_tgt))  # the same on both sides
         assert "septembre" not in new_src and "mai" not in new_src and "May" not in new_tgt  # every one, always
-    assert len({SYMBOL.findall(changed[i][0])[0] for i in changed if i % 4 == 0}) == len(DATE_SYMBOLS)
+    # numbered in source order, as translation numbers them: a sentence's one month is always ⦅T1⦆
+    assert {changed[i][0] for i in changed if i % 4 == 0} == {"Il est né en ⦅T1⦆."}
+    assert {changed[i] for i in changed if i % 4 == 1} == {("Il a ⦅D1⦆ ans en ⦅T1⦆.", "He is ⦅D1⦆ in ⦅T1⦆.")}
+    two = PlaceholderAugmentation(["Ouvert du lundi au vendredi."], ["Open from Monday to Friday."], "fr", "en",
+                                  dates=True)
+    assert two.changed_pairs(0.5, 3, 0) == {0: ("Ouvert du ⦅T1⦆ au ⦅T2⦆.", "Open from ⦅T1⦆ to ⦅T2⦆.")}
     assert not any(symbol in pair[0] for pair in without.changed_pairs(0.5, 1, 0).values() for symbol in DATE_SYMBOLS)
 
 

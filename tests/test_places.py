@@ -148,7 +148,10 @@ def test_the_augmentation_puts_the_same_place_symbol_on_both_sides_seeded() -> N
         assert len(found) == 1 and found[0] in new_tgt, (new_src, new_tgt)
         assert not re.search("Japon|Japan|États-Unis|United States|Londres|London|Boston", new_src + new_tgt)
         symbols_seen.add(found[0])
-    assert symbols_seen == set(PLACE_SYMBOLS)  # drawn at random, so each symbol is learned as itself
+    assert symbols_seen == {PLACE_SYMBOLS[0]}  # numbered in source order, as translation numbers them
+    two = PlaceholderAugmentation(["Il va de Paris à Londres."], ["He goes from Paris to London."], "fr", "en",
+                                  dates=True, places=True)
+    assert two.changed_pairs(0.5, 3, 1) == {0: ("Il va de ⦅L1⦆ à ⦅L2⦆.", "He goes from ⦅L1⦆ to ⦅L2⦆.")}
     assert not any(s in pair[0] for i, pair in changed.items() if i % 2 for s in PLACE_SYMBOLS)
     without = PlaceholderAugmentation(src, tgt, "fr", "en", dates=True)
     assert not any(s in pair[0] + pair[1] for pair in without.changed_pairs(0.5, 3, 1).values() for s in PLACE_SYMBOLS)

@@ -141,12 +141,13 @@ class TrainCorpus:
             dates = date_languages(src_tok, tgt_tok, src_lang, tgt_lang)
             places = places_usable(src_tok, tgt_tok, src_lang, tgt_lang)
             self.placeholders = PlaceholderAugmentation(self.src_lines, self.tgt_lines, src_lang, tgt_lang,
-                                                        dates is not None, places)
+                                                        dates is not None, places, config.train.placeholder_order)
             self.protector = Protector(known_words(self.src_lines), src_lang == "fr", dates, places)
             what = ("number, month, weekday and place" if places else "number, month and weekday") if dates \
                 else "number"
             parts.append(f"placeholders put in place of each shared name with probability {self.placeholders_p:g} "
-                         f"and of every shared {what} (in {len(self.placeholders.eligible):,} pairs)")
+                         f"and of every shared {what} (in {len(self.placeholders.eligible):,} pairs; symbols "
+                         f"numbered in {config.train.placeholder_order} order)")
             if dates is None and src_lang in DATE_WORDS and tgt_lang in DATE_WORDS:
                 parts.append(f"months and weekdays stay words: {data_dir} was prepared before their symbols "
                              "(`s2s data prepare --force` adds them)")
