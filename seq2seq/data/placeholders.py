@@ -33,6 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from seq2seq.data.dates import (PROTECTED_CASE, mend_french_elision, protectable_dates, replace_whole_words,
                                  shared_protectable_dates, translated_date)
@@ -216,7 +217,7 @@ class PlaceholderAugmentation:
     """
 
     def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], src_lang: str, tgt_lang: str,
-                 dates: bool = False, places: bool = False, order: str = "source") -> None:
+                 dates: bool = False, places: bool = False, order: Literal["source", "random"] = "source") -> None:
         self.src_lines, self.tgt_lines = src_lines, tgt_lines
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.dates = dates  # months and weekdays too (the protector's `dates`)
@@ -258,7 +259,7 @@ class PlaceholderAugmentation:
                 mapping = dict(zip(names, numbered(NAME_SYMBOLS, len(names))))
                 src = substitute(src, mapping, self.src_lang == "fr")
                 tgt = substitute(tgt, mapping, self.tgt_lang == "fr")
-            symbols = numbered(NUMBER_SYMBOLS, len(numbers) + len(words))  # digits first (all translation sees)
+            symbols = numbered(NUMBER_SYMBOLS, len(numbers) + len(words))  # digits first: translation protects no words
             if numbers:
                 mapping = dict(zip(numbers, symbols))
                 src, tgt = substitute_numbers(src, mapping), substitute_numbers(tgt, mapping)
