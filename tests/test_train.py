@@ -22,7 +22,7 @@ from seq2seq.data.tokenizer import train_sentencepiece
 from seq2seq.errors import UserError
 from seq2seq.special_tokens import PAD_ID
 from seq2seq.train import train_command
-from seq2seq.training.loss import projected_cross_entropy, token_loss_sum
+from seq2seq.training.loss import projected_cross_entropy, projected_loss_sum, token_loss_sum
 from seq2seq.training.schedule import LRSchedule
 
 WORDS = {"le": "the", "chat": "cat", "chien": "dog", "mange": "eats", "voit": "sees", "petit": "small",
@@ -264,15 +264,21 @@ def test_the_rnn_family_trains_too(toy_data: Path, tmp_path: Path) -> None:
 # Loss and schedules
 
 
-@pytest.mark.parametrize("eps", [0.0, 0.1])
-@pytest.mark.parametrize("block_elements", [11, 1 << 22])  # one row per block / all rows in one
-def test_projected_cross_entropy_matches_pytorch(eps: float, block_elements: int, monkeypatch) -> None:
-    monkeypatch.setattr("seq2seq.training.loss.BLOCK_ELEMENTS", block_elements)
+def loss_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoder states (3, 5, 7), an output weight (11 words, 7) and gold ids with padding in two rows."""
     torch.manual_seed(0)
     states, weight = torch.randn(3, 5, 7), torch.randn(11, 7)
     gold = torch.randint(4, 11, (3, 5))
     gold[0, 3:] = PAD_ID
     gold[2, 1:] = PAD_ID
+    return states, weight, gold
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("block_elements", [11, 1 << 22])  # one row per block / all rows in one
+def test_projected_cross_entropy_matches_pytorch(eps: float, block_elements: int, monkeypatch) -> None:
+    monkeypatch.setattr("seq2seq.training.loss.BLOCK_ELEMENTS", block_elements)
+    states, weight, gold = loss_inputs()
     ours_states, ours_weight = states.clone().requires_grad_(), weight.clone().requires_grad_()
     ref_states, ref_weight = states.clone().requires_grad_(), weight.clone().requires_grad_()
     loss = projected_cross_entropy(ours_states, ours_weight, gold, eps, scale=0.25)
@@ -287,6 +293,18 @@ def test_projected_cross_entropy_matches_pytorch(eps: float, block_elements: int
     logits = (states @ weight.t()).view(-1, 11)
     assert torch.allclose(expected / 0.25, F.cross_entropy(logits, gold.view(-1), ignore_index=PAD_ID,
                                                            label_smoothing=eps, reduction="sum"))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("block_elements", [11, 33, 1 << 22])  # one row per block, three, all rows in one
+def test_validation_loss_a_block_at_a_time_equals_the_plain_loss(eps: float, block_elements: int,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setattr("seq2seq.training.loss.BLOCK_ELEMENTS", block_elements)
+    states, weight, gold = loss_inputs()
+    expected = token_loss_sum(states @ weight.t(), gold, eps)
+    torch.testing.assert_close(projected_loss_sum(states, weight, gold, eps), expected)
+    states[0, 3:] = float("nan")  # padding rows are never projected
+    torch.testing.assert_close(projected_loss_sum(states, weight, gold, eps), expected)
 
 
 def make_schedule(**keys: Any) -> LRSchedule:

@@ -12,8 +12,11 @@ that layer's weight, and fuses the projection with the loss: a block of rows at 
 computes the logits, the loss and the gradient p - q, turns that gradient straight into the
 gradients of the states and of the weight, and throws the block away. The (tokens x vocab)
 logits and their gradient (2 x 64 MB at 2,000 target tokens and 8k vocabulary) never exist
-whole, padding positions are never projected, and each block stays in cache. `token_loss_sum`
-(validation) is the plain F.cross_entropy on logits; the tests check that both agree.
+whole, padding positions are never projected, and each block stays in cache.
+`projected_loss_sum` (validation) is the same loss without gradients, also a block at a time:
+the whole dev batch's logits and log-probabilities were ~150-220 MB, the largest thing a
+training run allocated. `token_loss_sum` is the plain F.cross_entropy on logits; the tests check
+that all three agree.
 """
 
 from __future__ import annotations
@@ -38,6 +41,22 @@ def token_loss_sum(logits: Tensor, gold: Tensor, label_smoothing: float) -> Tens
     """
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), gold.reshape(-1), ignore_index=PAD_ID,
                            label_smoothing=label_smoothing, reduction="sum")
+
+
+@torch.no_grad()
+def projected_loss_sum(states: Tensor, weight: Tensor, gold: Tensor, label_smoothing: float) -> Tensor:
+    """`token_loss_sum(states @ weight.T, gold, label_smoothing)` a block of rows at a time, padding
+    rows skipped: the memory of one block of logits (8 MB), not of the batch's. No gradients."""
+    flat_gold = gold.reshape(-1)
+    real = torch.nonzero(flat_gold != PAD_ID).squeeze(1)
+    real_states, real_gold = states.reshape(-1, states.size(-1)).index_select(0, real), flat_gold.index_select(0, real)
+    total = torch.zeros((), dtype=torch.float32, device=states.device)
+    block = max(1, BLOCK_ELEMENTS // weight.size(0))
+    for start in range(0, len(real_gold), block):
+        logits = torch.mm(real_states[start:start + block], weight.t()).float()
+        total += F.cross_entropy(logits, real_gold[start:start + block], label_smoothing=label_smoothing,
+                                 reduction="sum")
+    return total
 
 
 def projected_cross_entropy(states: Tensor, weight: Tensor, gold: Tensor, label_smoothing: float,
