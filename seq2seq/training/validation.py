@@ -81,8 +81,9 @@ def validate(model: Seq2SeqModel, dev: DevSet, config: Config, src_tokenizer: To
     sources, references = dev.src_lines[:count], dev.tgt_lines[:count]
     # dev.* is already normalised by `s2s data prepare`; normalising again is a no-op.
     translator = Translator.for_config(model, src_tokenizer, tgt_tokenizer, config, protector=protector)
-    # Batches of a training batch's size, not decode.batch_tokens (8,000): a 500-sentence batch's
-    # decoder cache raised a run's peak memory by ~140 MB, and smaller batches decode no slower.
+    # Batches of a training batch's size, not decode.batch_tokens (8,000): decoding the 500
+    # sentences in one or two batches added ~140 MB to a run's memory, and greedy search is no
+    # slower in smaller batches (README, "Speed and memory").
     results = translator.translate_batch(sources, beam=1, batch_tokens=config.train.batch_tokens)
     hypotheses = [result.text for result in results]
     scores = score_translations(hypotheses, references)
