@@ -43,13 +43,19 @@ def token_loss_sum(logits: Tensor, gold: Tensor, label_smoothing: float) -> Tens
                            label_smoothing=label_smoothing, reduction="sum")
 
 
+def real_rows(states: Tensor, gold: Tensor) -> tuple[Tensor, Tensor]:
+    """states (batch, tgt_len, d) and gold (batch, tgt_len) -> the (n, d) states and (n,) gold ids
+    of the n positions that are not padding: the only ones the loss projects."""
+    flat_gold = gold.reshape(-1)
+    real = torch.nonzero(flat_gold != PAD_ID).squeeze(1)
+    return states.reshape(-1, states.size(-1)).index_select(0, real), flat_gold.index_select(0, real)
+
+
 @torch.no_grad()
 def projected_loss_sum(states: Tensor, weight: Tensor, gold: Tensor, label_smoothing: float) -> Tensor:
     """`token_loss_sum(states @ weight.T, gold, label_smoothing)` a block of rows at a time, padding
     rows skipped: the memory of one block of logits (8 MB), not of the batch's. No gradients."""
-    flat_gold = gold.reshape(-1)
-    real = torch.nonzero(flat_gold != PAD_ID).squeeze(1)
-    real_states, real_gold = states.reshape(-1, states.size(-1)).index_select(0, real), flat_gold.index_select(0, real)
+    real_states, real_gold = real_rows(states, gold)
     total = torch.zeros((), dtype=torch.float32, device=states.device)
     block = max(1, BLOCK_ELEMENTS // weight.size(0))
     for start in range(0, len(real_gold), block):
@@ -71,11 +77,8 @@ def projected_cross_entropy(states: Tensor, weight: Tensor, gold: Tensor, label_
     """
     if not scale > 0:
         raise ValueError(f"scale must be positive; got {scale}")
-    flat_gold = gold.reshape(-1)
-    real = torch.nonzero(flat_gold != PAD_ID).squeeze(1)
-    real_states = states.reshape(-1, states.size(-1)).index_select(0, real)
-    return _ProjectedCrossEntropy.apply(real_states, weight, flat_gold.index_select(0, real),
-                                        label_smoothing, scale)
+    real_states, real_gold = real_rows(states, gold)
+    return _ProjectedCrossEntropy.apply(real_states, weight, real_gold, label_smoothing, scale)
 
 
 class _Scratch:
