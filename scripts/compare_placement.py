@@ -1,4 +1,4 @@
-"""What the search rule that places every placeholder symbol once (seq2seq/placement.py) changes:
+"""What the search rule that places every entity symbol once (seq2seq/entities/placement.py) changes:
 one model, one test file, translated with and without the rule; copy rate, BLEU, and the outputs
 that differ.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sacrebleu
 
-import seq2seq.translator as translator_module
+import seq2seq.pipeline as pipeline
 from seq2seq.files import read_lines
 from seq2seq.metrics import copy_rate
 from seq2seq.translator import Translator
@@ -35,12 +35,12 @@ def main() -> None:
     translator = Translator.load(args.model, beam=args.beam)
 
     placed = translator.translate(sources)
-    rule = translator_module.symbol_ids
-    translator_module.symbol_ids = lambda *tokenizers: ()  # the search without the rule
+    rule = pipeline.symbol_ids  # what the text pipeline asks for the symbols the search places
+    pipeline.symbol_ids = lambda *tokenizers: ()  # the search without the rule
     try:
         free = translator.translate(sources)
     finally:
-        translator_module.symbol_ids = rule
+        pipeline.symbol_ids = rule
 
     report = {}
     for name, outputs in (("without the rule", free), ("with the rule", placed)):

@@ -6,20 +6,20 @@ prepared data directory's test split.
         --ref data/tatoeba-fr-en-names/names.tgt --expect data/tatoeba-fr-en-names/names.expect
 
 names.{src,tgt,expect}: the test pairs whose two sides share a name (found by the rule of the
-name augmentation, seq2seq/data/names.py), with each shared name replaced on both sides by a
+name augmentation, seq2seq/entities/names.py), with each shared name replaced on both sides by a
 name that never occurs in train.src or train.tgt (checked case-insensitively against every
 whitespace token, its punctuation-stripped core and every run of letters in it), drawn from
-`held_out_names()`, a list disjoint from the augmentation's, and spelled without unknown pieces
+`held_out_names()` (below), a list disjoint from the augmentation's, and spelled without unknown pieces
 by the data's SentencePiece model. names.expect holds the new names of each line.
 
 digits.{src,tgt,expect}: the test pairs whose source holds digits; digits.expect holds the
 source's digit strings ("25", "12", "2019").
 
 dates.{src,tgt,expect}: the test pairs that name the same month or weekday on both sides
-(seq2seq/data/dates.py); dates.expect holds the target's words for them ("September").
+(seq2seq/entities/dates.py); dates.expect holds the target's words for them ("September").
 
 places.{src,tgt,expect}: the test pairs that name the same place once on each side
-(seq2seq/data/places.py); places.expect holds the target's words for them ("Africa", "United States").
+(seq2seq/entities/places.py); places.expect holds the target's words for them ("Africa", "United States").
 
 --max N keeps a seeded sample of at most N pairs in each test (source order kept).
 """
@@ -31,15 +31,52 @@ import json
 import random
 import re
 import sys
+import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
-from seq2seq.data.dates import date_words, shared_dates
-from seq2seq.data.name_lists import held_out_names
-from seq2seq.data.names import draw_names, shared_names, substitute, usable_names
-from seq2seq.data.places import shared_places
 from seq2seq.data.tokenizer import load_tokenizers
+from seq2seq.entities import (augmentation_names, date_words, draw_names, invented_names, shared_dates, shared_names,
+                              shared_places, substitute_names, usable_names)
 from seq2seq.errors import UserError
 from seq2seq.files import read_lines, write_lines
+
+# Real names kept out of the augmentation list, for the held-out names test.
+_HELD_OUT = """
+Anouk Bartholomew Cosima Desmond Eulalie Fenella Griselda Horatio Isolde Jolyon Kesi Lysander
+Marisol Nkechi Octavia Peregrine Quilla Radomir Sunniva Thaddeus Ulrika Valdemar Wilhelmina Yevgenia
+Zebulon Aurelio Berenike Casimir Dagny Eberhard Fiammetta Gwendolyn Hallvard Ifeoma Jarvis Kunigunde
+Leocadia Mstislav Nanami Ottilie Pancrazio Rosalind Sigismund Tancredi Ursula Vasilisa Winthrop
+Xanthe Yolanda Zenobia Adaeze Bolesław Cordelia Dervla Evander Filomena Gideon Hyacinth Ignatius
+Jacinta Kasimir Ludovica Marcellus Nerissa Orlando Philippa Quentin Rosamund Severin Theodora
+Ulysses Venetia Wendeline Ysolde Zephyrine Ambrose Bathsheba Crispin Delphine Ezekiel Fortunata
+Gottfried Honoria Isidore Jemima Kenelm Lucinda Mordecai Nephele Oriana Percival Roderick Sabrina
+Tobiah Umberto Vittoria Waldemar Xavier Yusuf Zuleika Akosua Bongani Chiamaka Dumisani Efua
+Fungai Ginikanwa Hamisi Itzel Jacobo Kalani Lautaro Mahina Nahuel Oyelaran Pachacuti Quetzalli
+Rewi Sefa Tupac Uzoma Vaitiare Wairimu Yaretzi Zenzele Atsuko Bunmi Chiyoko Dong-hyun Eun-ji
+Fumiko Gyeong Haruki Isamu Jae-won Kaede Lien Masaru Naoki Osamu Phuong Qiang Ryoko Shigeru
+Tomoko Ulugbek Vuong Xiuying Yoshiro Zhenya
+"""
+
+# Other syllables for the held-out invented names.
+_ONSETS_HELD = ["c", "q", "kh", "th", "ph", "gl", "fl", "sk", "st", "x", "zh", "ts", "bl", "cr"]
+_VOWELS_HELD = ["a", "e", "i", "o", "u", "y", "ae", "ia", "ë"]
+_CODAS_HELD = ["", "", "k", "nd", "st", "lt", "rk", "sh", "ng"]
+
+
+
+
+@lru_cache(maxsize=1)
+def held_out_names() -> tuple[str, ...]:
+    """Names never in the augmentation's list (real ones, then 400 invented from other syllables);
+    each one whitespace token, NFKC-normal, capitalised."""
+    augmentation = set(augmentation_names())
+    real = [name for name in dict.fromkeys(unicodedata.normalize("NFKC", word) for word in _HELD_OUT.split())
+            if name not in augmentation]
+    invented = invented_names(400, 34, _ONSETS_HELD, _VOWELS_HELD, _CODAS_HELD, augmentation | set(real),
+                              most_syllables=2)
+    return tuple(real + invented)
+
 
 _LETTERS = re.compile(r"[^\W\d_]+")
 _EDGES = "\"'’“”«»‘‚„‹›()[]{}.,;:!?…*_-—–¡¿"
@@ -84,7 +121,6 @@ def make_tests(data_dir: Path, out_dir: Path, seed: int, most: int | None) -> di
         except (OSError, ValueError, KeyError) as err:
             raise UserError(f"{data_dir}/manifest.json: unreadable ({err})") from None
     src_tok, tgt_tok = load_tokenizers(data_dir, config.get("joint_vocab", True))
-    src_french, tgt_french = config.get("src_lang") == "fr", config.get("tgt_lang") == "fr"
     sources = read_lines(data_dir / "test.src", "test source")
     targets = read_lines(data_dir / "test.tgt", "test target")
     if len(sources) != len(targets):
@@ -95,18 +131,18 @@ def make_tests(data_dir: Path, out_dir: Path, seed: int, most: int | None) -> di
     if len(pool) < 10:
         raise UserError(f"only {len(pool)} held-out names are unseen in {data_dir}/train.* and spelled by its vocabulary")
     rng = random.Random(seed)
+    langs = config.get("src_lang", "fr"), config.get("tgt_lang", "en")
 
     with_names = [i for i, (s, t) in enumerate(zip(sources, targets)) if shared_names(s, t)]
     names_src, names_tgt, names_expect = [], [], []
     for i in sample(with_names, most, rng):
         mapping = draw_names(shared_names(sources[i], targets[i]), pool, rng)
-        names_src.append(substitute(sources[i], mapping, src_french))
-        names_tgt.append(substitute(targets[i], mapping, tgt_french))
+        names_src.append(substitute_names(sources[i], mapping, config.get("src_lang", "")))
+        names_tgt.append(substitute_names(targets[i], mapping, config.get("tgt_lang", "")))
         names_expect.append(" ".join(mapping.values()))
 
     with_digits = [i for i, s in enumerate(sources) if re.search(r"\d", s)]
     chosen = sample(with_digits, most, rng)
-    langs = config.get("src_lang", "fr"), config.get("tgt_lang", "en")
     with_dates = [i for i, (s, t) in enumerate(zip(sources, targets)) if shared_dates(s, t, *langs)]
     dated = sample(with_dates, most, rng)
     dates_expect = [" ".join(date_words(targets[i], langs[1])[meaning][0] for meaning in shared_dates(

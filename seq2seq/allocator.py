@@ -26,7 +26,7 @@ def return_large_blocks_to_the_os(threshold: int = 4 << 20) -> bool:
     """Training: blocks of `threshold` bytes or more are always mmap'd and unmapped on free.
 
     A fixed threshold stops the dynamic rise, so the big activations (feed-forward layers,
-    the loss's logit blocks) never fragment the heap. `scripts/bench_train.py` (3 x 10 updates
+    the loss's logit blocks) never fragment the heap. `scripts/bench/bench_train.py` (3 x 10 updates
     of 2,000 tokens) with and without it (--default-malloc): peak RSS 891 vs 914 MB for the
     Transformer, 900 vs 961 MB for the bi-LSTM; 2,416 vs 2,528 tok/s (within the spread of the
     repeats) and 2,404 vs 2,763 (not: the bi-LSTM may pay for it; to be measured again). A lower

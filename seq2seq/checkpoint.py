@@ -24,8 +24,9 @@ from typing import Any
 import torch
 
 from seq2seq.config import Config, config_from_dict
-from seq2seq.data.placeholders import Protector
+from seq2seq.config_history import upgrade_stored
 from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.entities import Protector
 from seq2seq.errors import UserError
 from seq2seq.files import atomic_write
 
@@ -128,6 +129,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: checkpoint format version {version}, but this s2s reads version "
                         f"{FORMAT_VERSION}; retrain or use the s2s version that wrote it")
     payload["path"] = str(path)
+    if "config" in payload:
+        payload["config"] = upgrade_stored(payload["config"])  # keys renamed since it was written: their new names
     return payload
 
 
@@ -140,7 +143,7 @@ class InferenceModel:
     src_tokenizer: Tokenizer
     tgt_tokenizer: Tokenizer
     path: Path
-    protector: Protector | None = None  # train.placeholders: which words translation protects
+    protector: Protector | None = None  # train.protect_entities: which words translation protects
 
 
 def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
@@ -159,6 +162,7 @@ def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
         raise UserError(f"{where}: weights do not match the model its config describes "
                         f"({first})") from None
     model.eval()
+    # "placeholders": the protector's state, under the feature's old name (checkpoints of every release)
     protector = Protector.from_state(payload["placeholders"]) if payload.get("placeholders") else None
     return InferenceModel(model, config, src_tok, tgt_tok, Path(where), protector)
 

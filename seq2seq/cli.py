@@ -68,9 +68,10 @@ PrecisionOption = Annotated[Optional[str], typer.Option(
     "--precision", callback=_precision_name,
     help="number format of decoding: fp32, bf16, fp16, or auto (bf16 on a CPU with AMX/AVX512-BF16 or a GPU "
          "that has it, fp16 on an older GPU, else fp32); default: the run's decode.precision")]
-NoPlaceholdersOption = Annotated[bool, typer.Option(
-    "--no-placeholders", help="translate a model trained with train.placeholders without them: unknown names, "
-                              "numbers and dates go through the model as text (to measure what the placeholders do)")]
+NoEntitiesOption = Annotated[bool, typer.Option(
+    "--no-protect-entities", help="translate a model trained with train.protect_entities without its entity symbols: "
+                                  "unknown names, numbers, dates and places go through the model as text (to measure "
+                                  "what the symbols do)")]
 
 
 def _version(value: bool) -> None:
@@ -166,7 +167,7 @@ def evaluate(
     sweep_kinds: Annotated[str, typer.Option("--sweep-kinds", help="length penalty kinds for --sweep")] = "gnmt,length",
     device: DeviceOption = None,
     precision: PrecisionOption = None,
-    no_placeholders: NoPlaceholdersOption = False,
+    no_protect_entities: NoEntitiesOption = False,
 ) -> None:
     """Translate a test set and score it with sacrebleu (BLEU, chrF, TER); or --sweep decoding settings."""
     if sweep:
@@ -186,7 +187,7 @@ def evaluate(
     evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
                      max_repeats=max_repeats, length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
                      json_output=json_output, by_length=by_length, output=output, expect=expect, device=device,
-                     precision=precision, placeholders=False if no_placeholders else None)
+                     precision=precision, protect_entities=False if no_protect_entities else None)
 
 
 @app.command("average")
@@ -254,7 +255,7 @@ def translate(
     head: Annotated[Optional[int], typer.Option("--head", help="Transformer: attention head to plot, 1-based (default: the mean over heads)")] = None,
     device: DeviceOption = None,
     precision: PrecisionOption = None,
-    no_placeholders: NoPlaceholdersOption = False,
+    no_protect_entities: NoEntitiesOption = False,
 ) -> None:
     """Translate text given as arguments, from --input FILE, or from stdin (one line out per line in)."""
     from seq2seq.translate import translate_command
@@ -262,7 +263,7 @@ def translate(
     translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
                       n_best=n_best, max_len=max_len, batch_tokens=batch_tokens, max_repeats=max_repeats,
                       length_penalty=length_penalty, length_penalty_kind=length_penalty_kind, plot_attention=plot_attention, layer=layer, head=head,
-                      device=device, precision=precision, placeholders=False if no_placeholders else None)
+                      device=device, precision=precision, protect_entities=False if no_protect_entities else None)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from seq2seq.config_history import RENAMED_KEYS, RETIRED_KEYS, STORED_DEFAULTS, upgrade_stored
 from seq2seq.config_values import allowed_kinds, check_value, suggest
 from seq2seq.devices import check_device_name
 from seq2seq.errors import UserError
@@ -56,8 +57,8 @@ class DataConfig:
     joint_vocab: bool = option(True, "one vocabulary for both languages (needed to tie source and target embeddings)")
     character_coverage: float = option(1.0, "SentencePiece character coverage", low=0.9, high=1.0)
     spm_max_sentences: int = option(0, "train SentencePiece on at most this many sentences (0 = all)", low=0)
-    placeholders: bool = option(False, "add the placeholder symbols for names, numbers, months and weekdays to the vocabulary "
-                                "(needed by train.placeholders; seq2seq/data/placeholders.py)")
+    entity_symbols: bool = option(False, "add the entity symbols (names, numbers, months and weekdays, places) to the "
+                                  "vocabulary, one piece each (needed by train.protect_entities; seq2seq/entities/)")
     split_elision: bool = option(False, "put a space after the source language's elided words (French l', d', "
                                  "qu'..., Italian dell'...), so \"l'Afrique\" is segmented as \"l'\" + \"Afrique\"")
 
@@ -149,17 +150,20 @@ class TrainConfig:
     date_augmentation: float = option(0.0, "probability that a training pair naming the same month or weekday on "
         "both sides gets it renamed, consistently, to another one, anew each epoch (0 = off; French and English; "
         "every pair with a month then teaches every month)", low=0.0, high=1.0)
-    placeholders: float = option(
-        0.0, "probability that each name standing alike on both sides of a training pair is replaced by a "
-        "placeholder symbol, anew each epoch (every number alike on both sides, in digits or words, always is, and "
-        "every month and weekday named once on both); translation then carries unknown names and all numbers "
-        "through verbatim and puts months and weekdays back in the target language (0 = off; needs "
-        "data.placeholders)",
-        low=0.0, high=1.0)
-    placeholder_order: Literal["source", "random"] = option(
-        "source", "how a training pair's symbols are numbered: source (in source order, as translation numbers "
-        "them: the symbols translation uses most are trained most) or random (drawn at random: copying a symbol "
-        "then needs the attention to find it in the source, which helps an RNN's attention take off)")
+    protect_entities: bool = option(
+        False, "train with entity symbols: each epoch, every number alike on both sides of a training pair (in "
+        "digits or words), every month, weekday and place named once on both, and each shared name with "
+        "train.name_symbol_probability, becomes one symbol on both sides; translation then carries unknown names "
+        "and all numbers through verbatim and puts months, weekdays and places back in the target language "
+        "(needs data.entity_symbols)")
+    name_symbol_probability: float = option(
+        0.5, "with train.protect_entities: probability that each name standing alike on both sides of a training "
+        "pair becomes a symbol, anew each epoch (a name the model knows stays text in translation)",
+        low=0.0, high=1.0, low_open=True)
+    symbol_order: Literal["source", "random"] = option(
+        "source", "how a training pair's entity symbols are numbered: source (in source order, as translation "
+        "numbers them: the symbols translation uses most are trained most) or random (drawn at random: copying a "
+        "symbol then needs the attention to find it in the source, which helps an RNN's attention take off)")
     subword_sampling: float = option(
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
@@ -189,8 +193,9 @@ class DecodeConfig:
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
         "fp32", "number format of decoding (auto: bf16 where training's auto would pick it)")
-    placeholders: bool = option(True, "put placeholders in place of unknown names, numbers and dates when the model "
-                                "was trained with them (train.placeholders), and the words back into the output")
+    protect_entities: bool = option(
+        True, "put symbols in place of unknown names, numbers, months, weekdays and places when the model was trained "
+        "with them (train.protect_entities), and the words back into the output")
 
 
 @dataclass
@@ -211,16 +216,6 @@ class Config:
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
                              "decode": DecodeConfig}
 
-# Keys that earlier versions had: the configs stored in their checkpoints still hold them.
-RETIRED_KEYS: dict[str, str] = {
-    "decode.n_best": "it was never used; ask for n-best lists with `s2s translate --n-best K`",
-    "train.cosine_steps": "it is now train.decay_steps (for the linear and cosine schedules)",
-}
-# Keys added later whose default is not what checkpoints made before them did: a stored config
-# without the key gets this value, so an old model loads and behaves exactly as it was trained.
-STORED_DEFAULTS: dict[str, Any] = {"model.attention_scale": False}
-
-
 def _build_section(cls: type, values: Any, section: str, where: str,
                    overridden: frozenset[str] = frozenset(), stored: bool = False) -> Any:
     if values is None:
@@ -237,6 +232,8 @@ def _build_section(cls: type, values: Any, section: str, where: str,
                 continue
             raise UserError(f"{key_where}: {section}.{key} is no longer a config key: "
                             f"{RETIRED_KEYS[f'{section}.{key}']}; remove it")
+        if key not in fields and f"{section}.{key}" in RENAMED_KEYS:
+            raise UserError(f"{key_where}: {section}.{key} was renamed: it is now {RENAMED_KEYS[f'{section}.{key}']}")
         if key not in fields:
             raise UserError(f"{key_where}: unknown key '{key}' in section '{section}'"
                             f"{suggest(str(key), list(fields))}")
@@ -278,10 +275,13 @@ def config_from_dict(raw: Any, where: str = "config", overridden: frozenset[str]
     """Validate a plain dict (from YAML or a checkpoint) into a Config.
 
     `overridden` holds the "section.key" names set with --set; their errors name --set.
-    stored=True (a checkpoint's config) drops RETIRED_KEYS instead of refusing them.
+    stored=True (a checkpoint's config) reads renamed keys under their new names (upgrade_stored)
+    and drops RETIRED_KEYS instead of refusing them.
     """
     if raw is None:
         raw = {}
+    if stored:
+        raw = upgrade_stored(raw)
     if not isinstance(raw, dict):
         raise UserError(f"{where}: the file must be a mapping with name, data, model, train, decode")
     top_keys = ["name", *SECTIONS]

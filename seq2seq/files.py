@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import yaml
 
@@ -20,6 +20,23 @@ from seq2seq.errors import UserError
 
 _UMASK = os.umask(0)  # read the process umask (only settable together with reading it) ...
 os.umask(_UMASK)  # ... and put it back
+
+
+def split_lines(text: str) -> list[str]:
+    """`text` cut into lines as s2s reads every text file: at '\\n' only (a final one ends the
+    last line), a '\\r' before it dropped. str.splitlines() would also cut at U+2028, U+0085,
+    form feeds ..., giving one file more lines than the file it is aligned with."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file as `split_lines` cuts them, read one at a time (bounded memory)."""
+    with open(path, encoding="utf-8", newline="\n") as handle:  # newline="\n": no other line end
+        for line in handle:
+            yield line.removesuffix("\n").removesuffix("\r")
 
 
 def read_lines(path: Path, what: str) -> list[str]:
@@ -37,13 +54,7 @@ def read_lines(path: Path, what: str) -> list[str]:
         raise UserError(f"{path}: {what} not found") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    text = decode_utf8(data, f"{path} line {{line}}")
-    if not text:
-        return []
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return split_lines(decode_utf8(data, f"{path} line {{line}}"))
 
 
 def decode_utf8(data: bytes, where: str, first_line: int = 1) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from seq2seq.data.numbers import NUMBER
+from seq2seq.entities import NUMBER
 from seq2seq.errors import UserError
 
 # Source-length buckets in whitespace words: (label, shortest, longest).

@@ -14,14 +14,16 @@ Conventions (see `seq2seq.special_tokens`):
 * `max_lengths[i]` is the largest number of tokens (EOS not counted) sentence i may get: at
   step `max_lengths[i] + 1` only EOS is allowed;
 * scores are sums of log-probabilities divided by a length penalty lp(|Y|), |Y| counting the
-  EOS: GNMT's ((5 + |Y|) / 6) ** alpha (Wu et al., 2016) or plain length normalisation
-  |Y| ** alpha (alpha 1: the average log-probability per token; CTranslate2's rule);
-* no hypothesis ends before `min_length` tokens: a model that gives the empty output (EOS
-  first) a high probability would otherwise win every long sentence with it;
-* with `symbols` (placeholder pieces: seq2seq/data/placeholders.py), every symbol of the source
-  appears in the output as often as in the source, no more and no less: a symbol is not an
-  output once placed (nor ever, when the source has none), and EOS is not one while a symbol is
-  missing, unless the length limit or a repetition ends the hypothesis.
+  EOS, of one of two kinds (`penalty`) and weight `alpha`: GNMT's ((5 + |Y|) / 6) ** alpha
+  (Wu et al., 2016) or plain length normalisation |Y| ** alpha (alpha 1: the average
+  log-probability per token; CTranslate2's rule);
+* no hypothesis ends before `min_length` tokens (MIN_LENGTH, 1: a model that gives the empty
+  output a high probability would otherwise win every long sentence with it);
+* a hypothesis `must_end` (only EOS may follow) at its length limit or when it repeats itself;
+* with `symbols` (placeholder pieces: seq2seq/entities/), every symbol of the source appears
+  in the output as often as in the source, no more and no less: a symbol is not an output once
+  placed (nor ever, when the source has none), and EOS is not one while a symbol is missing,
+  unless the hypothesis must end.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seq2seq.models.base import Seq2SeqModel
-from seq2seq.placement import SymbolCounts
+from seq2seq.entities import SymbolCounts
 from seq2seq.repetition import repeating
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 NEG_INF = float("-inf")
 PenaltyKind = Literal["gnmt", "length"]
+MIN_LENGTH = 1  # tokens before EOS may come, unless the length limit ends the hypothesis sooner
 
 
 @dataclass
@@ -58,9 +61,9 @@ class SearchOptions:
     """How to search: greedy when beam_size is 1, beam search otherwise."""
 
     beam_size: int = 1
-    alpha: float = 0.0  # length penalty exponent (0 = plain sum of log-probabilities)
-    penalty: PenaltyKind = "gnmt"  # ((5 + |Y|) / 6) ** alpha, or |Y| ** alpha
-    min_length: int = 1  # tokens before the EOS may come (the output is never empty)
+    alpha: float = 0.0  # the length penalty's weight, its exponent (0 = plain sum of log-probabilities)
+    penalty: PenaltyKind = "gnmt"  # the length penalty's kind: ((5 + |Y|) / 6) ** alpha, or |Y| ** alpha
+    min_length: int = MIN_LENGTH  # tokens before the EOS may come
     n_best: int = 1  # hypotheses returned per sentence (at most beam_size)
     need_attention: bool = False  # keep the encoder-decoder attention of every step
     # A hypothesis that repeats itself (see `repeating`) must end there (0: never): stops
@@ -93,9 +96,9 @@ def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                        n_best=options.n_best, need_attention=options.need_attention, **limits)
 
 
-def length_penalty(length: int | Tensor, alpha: float, kind: PenaltyKind = "gnmt") -> float | Tensor:
-    """lp(length): GNMT's ((5 + length) / 6) ** alpha, or length ** alpha; 1 when alpha is 0."""
-    if kind == "length":
+def length_penalty(length: int | Tensor, alpha: float, penalty: PenaltyKind = "gnmt") -> float | Tensor:
+    """lp(length) of kind `penalty`: GNMT's ((5 + length) / 6) ** alpha, or length ** alpha; 1 when alpha is 0."""
+    if penalty == "length":
         return length ** alpha
     return ((5.0 + length) / 6.0) ** alpha
 
@@ -115,24 +118,34 @@ def _log_probs(logits: Tensor) -> Tensor:
     return log_probs
 
 
-def _force_eos_(log_probs: Tensor, forced: Tensor, free: Tensor | None = None) -> None:
-    """In place: rows marked in `forced` may only emit EOS (every other column becomes -inf).
+def _apply_rules_(log_probs: Tensor, step: int, at_limit: Tensor, history: Tensor, sentences: Tensor,
+                  min_length: int, max_repeats: int, cut_at_max_len: bool, symbols: SymbolCounts | None) -> Tensor:
+    """In place, the rules of every step of both searches (see the module docstring); returns
+    the (rows,) bool rows that must end, where only EOS is left.
 
-    log_probs: (rows, vocab); forced: (rows,) bool; free: (rows,) bool or None, rows whose
-    forced EOS costs nothing (log-probability 0: the length limit cut them, the model did not end them).
+    log_probs: (rows, vocab); at_limit: (rows,) bool; history: (rows, step - 1) the tokens so
+    far; sentences: (rows,) each row's sentence in the batch.
     """
-    rows = forced.nonzero().squeeze(1)
+    if step <= min_length:  # no EOS yet, except where the length limit ends the row
+        log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(~at_limit, NEG_INF)
+    must_end = (at_limit | repeating(history, max_repeats)) if max_repeats else at_limit
+    if symbols is not None:
+        symbols.place_(log_probs, history, sentences, must_end)
+    _force_eos_(log_probs, must_end, at_limit if cut_at_max_len else None)
+    return must_end
+
+
+def _force_eos_(log_probs: Tensor, must_end: Tensor, cut: Tensor | None) -> None:
+    """In place: rows marked in `must_end` may only emit EOS (every other column becomes -inf);
+    rows marked in `cut` (the length limit cut them, the model did not end them) get it for free."""
+    if not bool(must_end.any()):
+        return
+    rows = must_end.nonzero().squeeze(1)
     eos_log_probs = log_probs[rows, EOS_ID]
     log_probs[rows] = NEG_INF
     log_probs[rows, EOS_ID] = eos_log_probs
-    if free is not None:
-        log_probs[free.nonzero().squeeze(1), EOS_ID] = 0.0
-
-
-def _ban_eos_(log_probs: Tensor, step: int, min_length: int, at_limit: Tensor) -> None:
-    """In place: before min_length tokens EOS is not an output, except where the length limit ends the row."""
-    if step <= min_length:
-        log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(~at_limit, NEG_INF)
+    if cut is not None:
+        log_probs[cut.nonzero().squeeze(1), EOS_ID] = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +156,7 @@ def _ban_eos_(log_probs: Tensor, step: int, min_length: int, at_limit: Tensor) -
 def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                   max_lengths: Tensor | Sequence[int] | int, *, alpha: float = 0.0, need_attention: bool = False,
                   max_repeats: int = 0, cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
-                  min_length: int = 0, symbols: SymbolCounts | None = None) -> list[Hypothesis]:
+                  min_length: int = MIN_LENGTH, symbols: SymbolCounts | None = None) -> list[Hypothesis]:
     """Pick the most probable token at every step, for a whole batch at once.
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -171,18 +184,10 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         step += 1
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
         log_probs = _log_probs(logits)  # (active, vocab)
-        at_limit = step > max_len
-        _ban_eos_(log_probs, step, min_length, at_limit)
-        over = (at_limit | repeating(history, max_repeats)) if max_repeats else at_limit  # only EOS allowed now
-        if symbols is not None:
-            symbols.place_(log_probs, history, sentence_ids, over)
+        must_end = _apply_rules_(log_probs, step, step > max_len, history, sentence_ids, min_length, max_repeats,
+                                 cut_at_max_len, symbols)
         best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
-        if bool(over.any()):
-            tokens = tokens.masked_fill(over, EOS_ID)
-            eos_log_probs = log_probs[:, EOS_ID]
-            if cut_at_max_len:
-                eos_log_probs = eos_log_probs.masked_fill(at_limit, 0.0)
-            best_log_probs = torch.where(over, eos_log_probs, best_log_probs)
+        tokens = tokens.masked_fill(must_end, EOS_ID)  # (the row ends even where EOS has probability 0)
         log_prob_sums += best_log_probs
         if attn_history is not None and attn is not None:
             attn_history.append(attn.float())
@@ -250,16 +255,17 @@ class _Beams:
         tokens = indices - origins * vocab
         return _Candidates(scores, tokens, origins, tokens == EOS_ID)
 
-    def finish(self, top: _Candidates, beam: int, penalty: float, n_best: int,
+    def finish(self, top: _Candidates, beam: int, lp: float, n_best: int,
                src_lengths: Tensor, finished: list[list[Hypothesis]]) -> None:
-        """EOS among the first `beam` candidates: a finished hypothesis (never extended)."""
+        """EOS among the first `beam` candidates: a finished hypothesis (never extended), its score
+        divided by `lp`, the length penalty of this step."""
         ends = top.is_eos[:, :beam] & torch.isfinite(top.scores[:, :beam])
         if not bool(ends.any()):
             return
         where = ends.nonzero()  # (n, 2): (sentence, rank) pairs
         sent, rank = where[:, 0], where[:, 1]
         rows = sent * self.width + top.origins[sent, rank]
-        scores = (top.scores[sent, rank] / penalty).tolist()
+        scores = (top.scores[sent, rank] / lp).tolist()
         touched: set[int] = set()
         for a, row, token_list, score in zip(sent.tolist(), rows.tolist(), self.history[rows].tolist(), scores):
             sentence = int(self.sentence_ids[a])
@@ -296,16 +302,16 @@ class _Beams:
         self.scores, self.width = scores, scores.size(1)
         return order, tokens.view(-1)
 
-    def reachable(self, live_scores: Tensor, alpha: float, beam: int, penalty: float, kind: PenaltyKind) -> Tensor:
+    def reachable(self, live_scores: Tensor, alpha: float, beam: int, lp: float, penalty: PenaltyKind) -> Tensor:
         """(active,) the best penalised score a live hypothesis (log-prob `live_scores`) can reach.
 
-        Further tokens only lower a log-probability; with alpha > 0 the penalty may still grow up
-        to lp(max_len + 1), so that is the bound (exact: a wide enough beam returns the true n
-        best). A beam of one keeps no alternatives: it stops like greedy search.
+        Further tokens only lower a log-probability; with alpha > 0 the penalty may still grow from
+        this step's `lp` up to lp(max_len + 1), so that is the bound (exact: a wide enough beam
+        returns the true n best). A beam of one keeps no alternatives: it stops like greedy search.
         """
         if alpha > 0 and beam > 1:
-            return live_scores / length_penalty(self.max_len.float() + 1.0, alpha, kind)
-        return live_scores / penalty
+            return live_scores / length_penalty(self.max_len.float() + 1.0, alpha, penalty)
+        return live_scores / lp
 
 
 def _next_hypotheses(top: _Candidates, beam: int) -> _Candidates:
@@ -330,7 +336,7 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                 max_lengths: Tensor | Sequence[int] | int, beam_size: int, *, alpha: float = 0.0,
                 n_best: int = 1, need_attention: bool = False, max_repeats: int = 0,
                 cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
-                min_length: int = 0, symbols: SymbolCounts | None = None) -> list[list[Hypothesis]]:
+                min_length: int = MIN_LENGTH, symbols: SymbolCounts | None = None) -> list[list[Hypothesis]]:
     """Batched beam search with a length penalty (see the module docstring).
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -346,8 +352,7 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     hypothesis can still reach, or when it reaches its maximum length; done sentences leave
     the batch. That bound is exact, so a wide enough beam returns the true n best. A beam of
     one keeps no alternatives: it stops at its first EOS and is exactly greedy search.
-    A hypothesis that repeats itself (max_repeats) may only end; cut_at_max_len: see SearchOptions;
-    symbols: its counts.
+    max_repeats, cut_at_max_len, penalty and min_length: see SearchOptions; symbols: its counts.
     """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) must not exceed beam_size ({beam_size})")
@@ -369,14 +374,10 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         step += 1
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
         log_probs = _log_probs(logits)  # (active * width, vocab)
-        over = step > beams.max_len  # (active,) sentences that may only end now
-        at_limit = over.repeat_interleave(beams.width)  # (active * width,)
-        _ban_eos_(log_probs, step, min_length, at_limit)
-        forced = (at_limit | repeating(beams.history, max_repeats)) if max_repeats else at_limit
-        if symbols is not None:
-            symbols.place_(log_probs, beams.history, beams.sentence_ids.repeat_interleave(beams.width), forced)
-        if bool(forced.any()):
-            _force_eos_(log_probs, forced, at_limit if cut_at_max_len else None)
+        sentences_at_limit = step > beams.max_len  # (active,)
+        width = beams.width  # rows per sentence
+        _apply_rules_(log_probs, step, sentences_at_limit.repeat_interleave(width), beams.history,
+                      beams.sentence_ids.repeat_interleave(width), min_length, max_repeats, cut_at_max_len, symbols)
         if need_attention and attn is not None:
             attn = attn.float().unsqueeze(1)  # (active * width, 1, layers, heads, src_len)
             beams.attention = attn if beams.attention is None else torch.cat([beams.attention, attn], dim=1)
@@ -385,8 +386,9 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
         lp = length_penalty(step, alpha, penalty)
         beams.finish(top, beam_size, lp, n_best, src_lengths, finished)
         live = _next_hypotheses(top, beam_size)
-        # Done: the n_best finished beat the best score a live hypothesis can still reach.
-        done = over | (beams.nth_best >= beams.reachable(live.scores[:, 0], alpha, beam_size, lp, penalty))
+        # Done: at the length limit, or the n_best finished beat the best score a live hypothesis can still reach.
+        best_reachable = beams.reachable(live.scores[:, 0], alpha, beam_size, lp, penalty)
+        done = sentences_at_limit | (beams.nth_best >= best_reachable)
         if bool(done.all()):
             break
         order, prev_tokens = beams.advance(live, done)

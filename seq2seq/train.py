@@ -6,13 +6,15 @@ Read top to bottom:
     Trainer.__init__     data, model, optimiser, schedule, run directory; state from last.pt on --resume
     Trainer._loop        one train_step per iteration, then stop rules, validation, checkpoints
     Trainer.train_step   the next update, as the loop makes it (benchmarks call it too)
-    Trainer.update       one update over train.accumulate x processes batches
+    Trainer.update       one update over train.accumulate x processes batches: backward, the one
+                         all-reduce of the totals, learning rate, clipping, optimiser step, counters
     Trainer.validate     dev loss + greedy BLEU/chrF on rank 0; best.pt; early stopping
     Trainer.save_last    last.pt: everything needed to continue exactly where the run stands
 
 The parts live in `seq2seq/training/`: stop rules and the clock (stopping.py), what may change
 on --resume (resume.py), progress lines and metrics.csv (progress.py), the epochs' batches
-(epochs.py), 16-bit training (precision.py), validation, the loss, the schedule and several processes.
+(epochs.py), an update's steps (update.py), 16-bit training (precision.py), validation, the loss,
+the schedule and several processes.
 
 An update's loss is the label-smoothed cross-entropy summed over its batches and divided by its
 number of non-padding target tokens (see `seq2seq/training/distributed.py` for several processes).
@@ -28,7 +30,6 @@ import math
 import random
 import resource
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,6 @@ from seq2seq.allocator import bound_primitive_caches, return_large_blocks_to_the
 from seq2seq.checkpoint import RUNS_ROOT, keep_weights, make_payload, save_checkpoint
 from seq2seq.config import Config
 from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.batching import collate
 from seq2seq.data.manifest import check_prepared
 from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.devices import describe, resolve_precision
@@ -48,7 +48,6 @@ from seq2seq.models import Seq2SeqModel, build_model, describe_model
 from seq2seq.training.distributed import Distributed, init_distributed
 from seq2seq.training.ema import EMA, averaged
 from seq2seq.training.epochs import EpochBatches
-from seq2seq.training.loss import projected_cross_entropy
 from seq2seq.training.optimizer import make_optimizer
 from seq2seq.training.precision import MixedPrecision
 from seq2seq.training.progress import Progress, budget_text, format_bleu
@@ -56,8 +55,11 @@ from seq2seq.training.resume import load_resumable, restore_rng, rng_state
 from seq2seq.training.run_dir import MetricsCSV, RunLog, copy_snapshot, plot_curves, prepare_run_dir
 from seq2seq.training.schedule import LRSchedule, check_schedule
 from seq2seq.training.state import TrainState
-from seq2seq.training.stopping import Clock, StopRequest, UpdateSignals, check_stopping, out_of_time, stop_reason
-from seq2seq.training.validation import DevScores, DevSet, load_dev_set, validate
+from seq2seq.training.stopping import (Clock, StopRequest, UpdateSignals, check_stopping, divergence_message,
+                                       out_of_time, stop_reason)
+from seq2seq.training.update import UpdateTotals, backward, current_lr, gradient_norm, set_lr
+from seq2seq.training.validation import DevScores, DevSet, load_dev_set
+from seq2seq.training.validation import validate as score_dev_set
 
 
 def train_command(config: Config, *, run_dir: Path | None = None, resume: bool = False,
@@ -100,35 +102,19 @@ class Trainer:
         self.train_data, n_dropped = self.corpus.base, self.corpus.n_dropped
         self.data_signature = [len(self.train_data), int(self.train_data.src.lengths.sum()),
                                int(self.train_data.tgt.lengths.sum())]
-        # Rank 0 reads the dev set and last.pt, checks them, prepares the run directory.
+        # Rank 0 reads the dev set and last.pt (payload, on --resume), checks them, prepares the run directory.
         payload, self.dev = dist.run_on_main(lambda: self._open_run_dir(data_dir, resume=resume, force=force))
         self.log = RunLog(run_dir / "train.log", quiet=quiet, enabled=dist.is_main)
 
-        if payload is not None:
-            self.raw_model.load_state_dict(payload["model_state"])
-        self.raw_model.to(self.device)
-        # train.precision: bf16/fp16 train a 16-bit working copy of the float32 raw_model
-        self.precision = resolve_precision(train.precision, self.device, "train.precision")
-        self.mixed = MixedPrecision(self.raw_model, self.precision)
-        self.model: torch.nn.Module = self.mixed.work  # what is trained: DDP-wrapped with several processes
-        if dist.enabled:
-            self.model = torch.nn.parallel.DistributedDataParallel(
-                self.mixed.work, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self._place_model(payload["model_state"] if payload is not None else None)
         self.optimizer = make_optimizer(self.raw_model, train)
         self.schedule = LRSchedule(train, config.model.d_model)
         # train.ema_decay: the moving average of the weights, kept by rank 0 (it alone validates and saves)
         self.ema = EMA(self.raw_model, train.ema_decay) if train.ema_decay and dist.is_main else None
         self.state = TrainState()
-        self.last_saved_step: int | None = None
+        self.last_saved_step: int | None = None  # the step last.pt holds
         if payload is not None:
-            self.optimizer.load_state_dict(payload["optimizer"])
-            self.schedule.load_state_dict(payload["schedule"])
-            if self.ema is not None:
-                self.ema.load_state_dict(payload["ema"])
-            self.state = TrainState(**payload["train_state"])
-            self.mixed.load_state_dict(payload.get("precision", {}))
-            self.last_saved_step = self.state.step
-            restore_rng(payload["rng"], dist.rank, dist.world_size, train.seed, self.state.step, self.device)
+            self._continue_from(payload)
 
         self.group_size = train.accumulate * dist.world_size  # batches per update
         self.epoch_batches = EpochBatches(self.corpus, train, self.group_size, dist.world_size, self.log)
@@ -172,6 +158,32 @@ class Trainer:
         prepare_run_dir(self.run_dir, self.config, data_dir, resume=resume, force=force)
         return payload, dev
 
+    def _place_model(self, weights: dict[str, Tensor] | None) -> None:
+        """raw_model (given `weights`: last.pt's) on the device, then what trains: its 16-bit
+        working copy with train.precision bf16/fp16, wrapped in DDP with several processes."""
+        if weights is not None:  # before the working copy is made of them
+            self.raw_model.load_state_dict(weights)
+        self.raw_model.to(self.device)
+        self.precision = resolve_precision(self.config.train.precision, self.device, "train.precision")
+        self.mixed = MixedPrecision(self.raw_model, self.precision)
+        self.model: torch.nn.Module = self.mixed.work
+        if self.dist.enabled:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.mixed.work, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _continue_from(self, payload: dict[str, Any]) -> None:
+        """--resume: optimiser, schedule, moving average, data position, loss scale and random
+        streams as last.pt left them (the weights are already in)."""
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["schedule"])
+        if self.ema is not None:
+            self.ema.load_state_dict(payload["ema"])
+        self.state = TrainState(**payload["train_state"])
+        self.mixed.load_state_dict(payload.get("precision", {}))
+        self.last_saved_step = self.state.step
+        restore_rng(payload["rng"], self.dist.rank, self.dist.world_size, self.config.train.seed, self.state.step,
+                    self.device)
+
     def _log_setup(self, payload: dict[str, Any] | None, data_dir: Path, n_dropped: int) -> None:
         """What the user should know before the first update."""
         log, state, train = self.log, self.state, self.config.train
@@ -210,14 +222,14 @@ class Trainer:
         state, train = self.state, self.config.train
         # The same test that ended the run (the final validation would not fit any more), so
         # resuming a finished run does nothing until a limit is raised.
-        reason = self.stop_reason(interrupted=False, out_of_time=self._out_of_time(train.max_minutes))
+        reason = stop_reason(train, state, interrupted=False, out_of_time=self._out_of_time(train.max_minutes))
         if reason is not None:
             self.log.info(f"nothing to do: this run already stopped ({reason}); raise that limit to "
                           "train further")
             return
         while reason is None:
             signals = self.train_step()
-            reason = self.stop_reason(signals.interrupted, signals.out_of_time)
+            reason = stop_reason(train, state, interrupted=signals.interrupted, out_of_time=signals.out_of_time)
             if reason == "interrupted":
                 self.save_last()
                 signal_name = self.stop_request.signal_name or "a stop signal (in another process)"
@@ -228,7 +240,7 @@ class Trainer:
             if validating:
                 started = time.monotonic()
                 self.validate()
-                reason = reason or self.stop_reason(interrupted=False, out_of_time=False)
+                reason = reason or stop_reason(train, state, interrupted=False, out_of_time=False)
                 if signals.snapshot_due:
                     self.save_snapshot()
             if validating or (train.save_every and state.step % train.save_every == 0):
@@ -249,46 +261,41 @@ class Trainer:
         if state.batch_in_epoch >= len(batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
         state.elapsed_s = self.elapsed()
-        self.progress.report(state, len(batches), self.optimizer.param_groups[0]["lr"], self.grad_norm,
+        self.progress.report(state, len(batches), current_lr(self.optimizer), self.grad_norm,
                              self.clock.seconds_per_update(state.step))
         return signals
 
     def update(self, group: list[Tensor], group_tokens: int) -> UpdateSignals:
         """One optimiser update over `group` (this process takes every world_size-th batch)."""
         started = time.monotonic()
-        train, state = self.config.train, self.state
+        train = self.config.train
         self.model.train()
-        mine = group[self.dist.rank::self.dist.world_size]
         # Sum of losses / tokens of the whole update; x world_size undoes DDP's averaging (and
         # x float16's loss scale, divided out again in gradients_to_master)
         scale = self.dist.world_size / group_tokens * self.mixed.loss_scale
-        loss_sum = 0.0
-        for i, indices in enumerate(mine):
-            batch = collate(self.epoch_batches.data, indices).to(self.device)
-            # DDP: all-reduce gradients only after the last batch of the update.
-            sync = i == len(mine) - 1 or not self.dist.enabled
-            with nullcontext() if sync else self.model.no_sync():
-                states = self.model(batch.src_tokens, batch.src_lengths, batch.prev_tokens, project=False)
-                scaled_loss = projected_cross_entropy(states, self.mixed.work.output_proj.weight, batch.gold,
-                                                      train.label_smoothing, scale)
-                del states
-                scaled_loss.backward()
-            loss_sum += scaled_loss.item() / scale
-        snapshot_due = not self.state.snapshot_taken and self._out_of_time(train.snapshot_minutes)
-        loss_sum, interrupted, clock_s, snapshot_due = self.dist.sum(
-            [loss_sum, float(self.stop_request.signal_name is not None), self.elapsed() + state.last_validation_s,
-             float(snapshot_due)])
-        clock_s /= self.dist.world_size  # the processes' mean: one learning rate and one stop for all
-        for param_group in self.optimizer.param_groups:
-            param_group["lr"] = self.schedule.lr(state.step + 1, clock_s)
-
+        loss_sum = backward(self.model, self.mixed.work, group[self.dist.rank::self.dist.world_size],
+                            self.epoch_batches.data, self.device, train.label_smoothing, scale)
+        totals = self._totals(loss_sum).summed(self.dist)  # the update's one all-reduce
+        clock_s = totals.clock_s / self.dist.world_size  # the processes' mean: one rate and one stop for all
+        set_lr(self.optimizer, self.schedule.lr(self.state.step + 1, clock_s))
         self.mixed.gradients_to_master()
-        params = [p for p in self.raw_model.parameters() if p.grad is not None]
-        if train.clip_norm > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, train.clip_norm))
-        else:
-            grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
-        applied = self.mixed.apply_update(grad_norm)  # False: float16 overflowed, the scale is lowered
+        grad_norm = gradient_norm(self.raw_model, train.clip_norm)
+        self._optimizer_step(totals.loss_sum, grad_norm)
+        self.state.count_update(group_tokens, totals.loss_sum, time.monotonic() - started)
+        return UpdateSignals(interrupted=totals.interrupted > 0,
+                             out_of_time=out_of_time(clock_s, 0.0, train.max_minutes),
+                             snapshot_due=totals.snapshot_due > 0)
+
+    def _totals(self, loss_sum: float) -> UpdateTotals:
+        """This process's share of what every process needs after the backward passes."""
+        snapshot_due = not self.state.snapshot_taken and self._out_of_time(self.config.train.snapshot_minutes)
+        return UpdateTotals(loss_sum=loss_sum, interrupted=float(self.stop_request.signal_name is not None),
+                            clock_s=self.elapsed() + self.state.last_validation_s, snapshot_due=float(snapshot_due))
+
+    def _optimizer_step(self, loss_sum: float, grad_norm: float) -> None:
+        """The optimiser step on the master weights (skipped when float16 overflowed: the loss
+        scale is lowered instead), then the working copy and the moving average follow it."""
+        applied = self.mixed.accept_gradients(grad_norm)
         if applied and not (math.isfinite(loss_sum) and math.isfinite(grad_norm)):
             self._diverged(loss_sum, grad_norm)
         self.grad_norm = grad_norm  # before clipping; shown in the progress lines
@@ -301,15 +308,6 @@ class Trainer:
         if self.ema is not None and applied:
             self.ema.update()
 
-        state.tokens_seen += group_tokens
-        state.window_loss += loss_sum
-        state.window_tokens += group_tokens
-        state.window_train_s += time.monotonic() - started
-        return UpdateSignals(interrupted > 0, out_of_time(clock_s, 0.0, train.max_minutes), snapshot_due > 0)
-
-    def stop_reason(self, interrupted: bool, out_of_time: bool) -> str | None:
-        return stop_reason(self.config.train, self.state, interrupted=interrupted, out_of_time=out_of_time)
-
     def elapsed(self) -> float:
         """Wall-clock training time of the run so far (every stop rule and report reads it here)."""
         return self.clock.elapsed()
@@ -318,11 +316,8 @@ class Trainer:
         return out_of_time(self.elapsed(), self.state.last_validation_s, budget)
 
     def _diverged(self, loss_sum: float, grad_norm: float) -> None:
-        what = f"loss {loss_sum}" if not math.isfinite(loss_sum) else f"gradient norm {grad_norm}"
-        saved = (f"{self.run_dir / 'last.pt'} still holds step {self.last_saved_step}"
-                 if self.last_saved_step is not None else "no checkpoint was written")
-        message = (f"training diverged at step {self.state.step + 1}: {what}. That update was not "
-                   f"applied and {saved}. Lower train.lr, lengthen train.warmup_steps or set train.clip_norm")
+        message = divergence_message(self.state.step + 1, loss_sum, grad_norm, self.run_dir / "last.pt",
+                                     self.last_saved_step)
         self.log.note(f"error: {message}")  # the CLI prints it on stderr
         raise UserError(message)
 
@@ -345,8 +340,8 @@ class Trainer:
         if self.dist.is_main:
             # Validation must not move the random streams, or resumed runs would drift.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), averaged(self.ema):
-                scores = validate(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok, self.device,
-                                  self.corpus.protector)
+                scores = score_dev_set(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok,
+                                       self.device, self.corpus.protector)
         bleu = self.dist.broadcast(scores.bleu if scores is not None else None)
         improved = bleu > state.best_bleu
         if improved:
@@ -361,7 +356,7 @@ class Trainer:
             with averaged(self.ema):
                 payload = self.payload(kind="best", step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
                 save_checkpoint(self.run_dir / "best.pt", payload)
-        self.progress.validation(state, scores, improved, self.optimizer.param_groups[0]["lr"],
+        self.progress.validation(state, scores, improved, current_lr(self.optimizer),
                                  len(self.epoch_batches(state.epoch)[0]))
 
     def save_last(self) -> None:
@@ -382,14 +377,17 @@ class Trainer:
                 weights = self.payload(kind="step", step=self.state.step)
                 keep_weights(self.run_dir, self.state.step, self.config.train.keep_last, weights)
 
-    def payload(self, **state: Any) -> dict[str, Any]:
-        """A checkpoint of raw_model (see seq2seq/checkpoint.py) with `state` added."""
+    def payload(self, **fields: Any) -> dict[str, Any]:
+        """A checkpoint of raw_model (see seq2seq/checkpoint.py) with `fields` added."""
         protector = self.corpus.protector
-        return make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, **state,
+        return make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, **fields,
                             **({"placeholders": protector.to_state()} if protector else {}))
 
     def save_snapshot(self) -> None:
         """best-at-<m>min.pt: a copy of best.pt (train.snapshot_minutes)."""
         self.state.snapshot_taken = True
         if self.dist.is_main:
-            copy_snapshot(self.run_dir, self.config.train.snapshot_minutes, self.state, self.log)
+            minutes, state = self.config.train.snapshot_minutes, self.state
+            target = copy_snapshot(self.run_dir, minutes)
+            self.log.info(f"{minutes:g} minutes: copied best.pt (dev BLEU {format_bleu(state.best_bleu)} at step "
+                          f"{state.best_step}) to {target}")

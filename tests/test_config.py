@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from seq2seq.config import SECTIONS, Config, config_from_dict, load_config, read_yaml, reference_card
+from seq2seq.config_history import upgrade_section, upgrade_stored
 from seq2seq.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -83,7 +85,7 @@ def test_tatoeba_configs_share_one_data_section():
 
 
 def test_symbols_numbered_in_source_order_for_the_transformer_at_random_for_the_rnns():
-    orders = {name: load_config(CONFIGS / name).train.placeholder_order for name in TATOEBA}
+    orders = {name: load_config(CONFIGS / name).train.symbol_order for name in TATOEBA}
     assert orders == {"tatoeba-transformer.yaml": "source", "tatoeba-rnn.yaml": "random",
                       "tatoeba-rnn-noattn.yaml": "random"}
 
@@ -188,3 +190,85 @@ def test_round_trip_through_a_plain_dict():
     cfg = load_config(CONFIGS / "tatoeba-rnn.yaml")
     assert config_from_dict(cfg.to_dict()) == cfg
     assert config_from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys renamed since the previous release: a saved config is read under the new names (one
+# conversion, config_history.upgrade_stored); a user's file or --set names the new key
+
+OLD_KEYS = {"data": {"path": "c.tsv", "placeholders": True},
+            "train": {"placeholders": 0.8, "placeholder_order": "random"},
+            "decode": {"placeholders": False}}
+
+
+def test_the_entity_keys_say_what_they_are():
+    cfg = load_config(CONFIGS / "tatoeba-transformer.yaml")
+    assert cfg.data.entity_symbols and cfg.train.protect_entities and cfg.decode.protect_entities
+    assert cfg.train.name_symbol_probability == 0.5 and cfg.train.symbol_order == "source"
+    defaults = Config()
+    assert not defaults.data.entity_symbols and not defaults.train.protect_entities and defaults.decode.protect_entities
+
+
+@pytest.mark.parametrize("section, key, new", [("data", "placeholders", "data.entity_symbols"),
+                                               ("train", "placeholders", "train.protect_entities"),
+                                               ("train", "placeholder_order", "train.symbol_order"),
+                                               ("decode", "placeholders", "decode.protect_entities")])
+def test_an_old_key_in_a_file_or_set_names_the_new_one(tmp_path: Path, section: str, key: str, new: str):
+    value = OLD_KEYS[section][key]
+    raw = {"data": {"path": "x"}}
+    raw.setdefault(section, {})[key] = value
+    message = error_of(write(tmp_path, yaml.safe_dump(raw)))
+    assert f"{section}.{key} was renamed: it is now {new}" in message and "c.yaml" in message
+    if (section, key) == ("train", "placeholders"):  # one key became two
+        assert "and train.name_symbol_probability" in message
+    message = error_of(write(tmp_path, "data:\n  path: x\n"), [f"{section}.{key}={str(value).lower()}"])
+    assert message.startswith(f"--set: {section}.{key} was renamed: it is now {new}")
+
+
+def test_a_stored_config_with_the_old_keys_reads_as_the_new_ones():
+    cfg = config_from_dict(OLD_KEYS, stored=True)
+    assert cfg.data.entity_symbols and not cfg.decode.protect_entities
+    assert (cfg.train.protect_entities, cfg.train.name_symbol_probability, cfg.train.symbol_order) == \
+        (True, 0.8, "random")
+    off = config_from_dict({"data": {"path": "c.tsv"}, "train": {"placeholders": 0.0}}, stored=True)
+    assert not off.train.protect_entities and off.train.name_symbol_probability == 0.5
+    assert config_from_dict(cfg.to_dict(), stored=True) == cfg  # new keys pass unchanged
+    assert upgrade_stored(OLD_KEYS)["train"] == {"protect_entities": True, "name_symbol_probability": 0.8,
+                                                 "symbol_order": "random"}
+    assert upgrade_section("data", {"placeholders": False, "seed": 3}) == {"entity_symbols": False, "seed": 3}
+
+
+def test_a_checkpoint_of_the_previous_release_loads_with_the_new_keys(tmp_path: Path):
+    from test_translate_eval import make_checkpoint
+
+    from seq2seq.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
+
+    run = make_checkpoint(tmp_path / "run", {"type": "transformer", "d_model": 16, "heads": 2, "ff_size": 32,
+                                             "encoder_layers": 1, "decoder_layers": 1})
+    payload = load_checkpoint(run / "best.pt")
+    config = payload["config"]
+    for section, values in OLD_KEYS.items():  # as the previous release wrote it
+        renamed = {"data": ["entity_symbols"], "train": ["protect_entities", "name_symbol_probability", "symbol_order"],
+                   "decode": ["protect_entities"]}[section]
+        config[section] = {k: v for k, v in config[section].items() if k not in renamed}
+        config[section].update({k: v for k, v in values.items() if k != "path"})
+    save_checkpoint(tmp_path / "old.pt", {k: v for k, v in payload.items() if k != "path"})
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert "placeholders" not in loaded["config"]["train"] and loaded["config"]["train"]["protect_entities"] is True
+    model = load_for_inference(tmp_path / "old.pt")
+    assert model.config.data.entity_symbols and model.config.train.name_symbol_probability == 0.8
+    assert not model.config.decode.protect_entities
+
+
+def test_data_prepared_by_the_previous_release_is_the_same_corpus(tmp_path: Path):
+    from seq2seq.data.manifest import FORMAT, PREPARE_VERSION, read_manifest
+
+    cfg = config_from_dict({"name": "c", "data": {"path": "c.tsv", "dir": str(tmp_path), "entity_symbols": True}})
+    old = {k: v for k, v in dataclasses.asdict(cfg.data).items() if k != "entity_symbols"}
+    manifest = {"format": FORMAT, "format_version": PREPARE_VERSION, "inputs": [],
+                "config": {**old, "placeholders": True}}  # as the previous release wrote it
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert read_manifest(cfg) == manifest
+    without = config_from_dict({"name": "c", "data": {"path": "c.tsv", "dir": str(tmp_path)}})
+    with pytest.raises(UserError, match="data.entity_symbols True -> False"):
+        read_manifest(without)

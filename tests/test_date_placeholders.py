@@ -1,4 +1,4 @@
-"""Months and weekdays as placeholder symbols (issue 12): protected in the source, placed by the
+"""Months and weekdays as entity symbols (issue 12): protected in the source, placed by the
 model, put back in the target language."""
 
 from __future__ import annotations
@@ -12,20 +12,21 @@ from test_names import named_pairs
 from test_prepare import synthetic_pairs, write_config, write_tsv
 from test_train import run_training, toy_config
 
-from seq2seq.data.dates import shared_protectable_dates
-from seq2seq.data.placeholders import (DATE_SYMBOLS, FIRST_SYMBOLS, NAME_SYMBOLS, SYMBOL, SYMBOLS,
-                                       PlaceholderAugmentation, Protector, date_languages, restore, shown_pieces,
-                                       symbol_ids)
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.entities import Protector, restore, shown_pieces, symbol_ids
+from seq2seq.entities.compat import FIRST_SYMBOLS, usable_kinds
+from seq2seq.entities.dates import shared_protectable_dates
+from seq2seq.entities.symbol_augmentation import SymbolAugmentation
+from seq2seq.entities.symbols import DATE_SYMBOLS, NAME_SYMBOLS, SYMBOL, SYMBOLS
 from seq2seq.translator import Translator
 
 N1 = NAME_SYMBOLS[0]
 T1, T2 = DATE_SYMBOLS[0], DATE_SYMBOLS[1]
 KNOWN = frozenset({"visite", "afrique", "en", "mars", "septembre", "du", "au", "travaille", "planète", "est",
                    "la", "mon", "mois", "préféré", "il", "né"})
-FR_EN = Protector(KNOWN, True, ("fr", "en"))
-EN_FR = Protector(frozenset({"i", "was", "born", "in", "may", "not", "on", "a", "you", "go", "march"}), False,
-                  ("en", "fr"))
+FR_EN = Protector(KNOWN, "fr", "en", dates=True)
+EN_FR = Protector(frozenset({"i", "was", "born", "in", "may", "not", "on", "a", "you", "go", "march"}), "en", "fr",
+                  dates=True)
 
 
 @pytest.mark.parametrize("protector, text, protected, originals, output, restored", [
@@ -53,22 +54,27 @@ EN_FR = Protector(frozenset({"i", "was", "born", "in", "may", "not", "on", "a", 
 def test_dates_become_symbols_and_come_back_in_the_target_language(
         protector: Protector, text: str, protected: str, originals: dict, output: str, restored: str) -> None:
     assert protector.protect(text) == (protected, originals)
-    assert restore(output, originals, protector.dates) == restored
-    assert restore(f"{T2} !", {T1: "mai"}, protector.dates) == "!"  # a symbol the source lacked is dropped
+    assert restore(output, originals, protector) == restored
+    assert restore(f"{T2} !", {T1: "mai"}, protector) == "!"  # a symbol the source lacked is dropped
 
 
 def test_a_protector_without_dates_leaves_them_alone_as_before() -> None:
-    old = Protector(KNOWN, True)
+    old = Protector(KNOWN, "fr", "en")
     assert old.protect("Jane visite l' Afrique en septembre.") == (f"{N1} visite l' Afrique en septembre.",
                                                                    {N1: "Jane"})
-    assert Protector.from_state({"known_words": sorted(KNOWN), "french": True, "min_count": 2}) == old
-    assert Protector.from_state(FR_EN.to_state()) == FR_EN and FR_EN.to_state()["dates"] == ["fr", "en"]
+    # a model saved before date symbols: its French source is all that mattered
+    assert Protector.from_state({"known_words": sorted(KNOWN), "french": True, "min_count": 2}) == \
+        Protector(KNOWN, "fr", "und")
+    assert Protector.from_state(FR_EN.to_state()) == FR_EN and FR_EN.to_state()["languages"] == ["fr", "en"]
+    # a model saved by the release before this one, its languages under "dates"
+    assert Protector.from_state({"known_words": sorted(KNOWN), "french": True, "min_count": 2,
+                                 "dates": ["fr", "en"], "places": False}) == FR_EN
 
 
 def test_attention_pieces_show_the_source_word_and_the_target_word() -> None:
     originals = {T1: "septembre"}
     assert shown_pieces(["▁en", T1], originals) == ["▁en", "septembre"]
-    assert shown_pieces(["▁in", T1], originals, ("fr", "en")) == ["▁in", "September"]
+    assert shown_pieces(["▁in", T1], originals, FR_EN) == ["▁in", "September"]
 
 
 @pytest.mark.parametrize("src, tgt, dates", [
@@ -87,8 +93,8 @@ def test_shared_protectable_dates(src: str, tgt: str, dates: list) -> None:
 def test_augmentation_puts_a_symbol_in_place_of_every_shared_date() -> None:
     src = ["Il est né en septembre.", "Il a 3 ans en mai.", "Il part en Septembre.", "Il vient lundi."]
     tgt = ["He was born in September.", "He is 3 in May.", "He leaves in September.", "He comes."]
-    with_dates = PlaceholderAugmentation(src * 20, tgt * 20, "fr", "en", dates=True)
-    without = PlaceholderAugmentation(src * 20, tgt * 20, "fr", "en")
+    with_dates = SymbolAugmentation(src * 20, tgt * 20, "fr", "en", dates=True)
+    without = SymbolAugmentation(src * 20, tgt * 20, "fr", "en")
     assert sorted({i % 4 for i in with_dates.eligible}) == [0, 1] and {i % 4 for i in without.eligible} == {1}
     changed = with_dates.changed_pairs(0.5, 1, 0)
     assert changed == with_dates.changed_pairs(0.5, 1, 0) and {i % 4 for i in changed} == {0, 1}
@@ -98,7 +104,7 @@ def test_augmentation_puts_a_symbol_in_place_of_every_shared_date() -> None:
     # numbered in source order, as translation numbers them: a sentence's one month is always ⦅T1⦆
     assert {changed[i][0] for i in changed if i % 4 == 0} == {"Il est né en ⦅T1⦆."}
     assert {changed[i] for i in changed if i % 4 == 1} == {("Il a ⦅D1⦆ ans en ⦅T1⦆.", "He is ⦅D1⦆ in ⦅T1⦆.")}
-    two = PlaceholderAugmentation(["Ouvert du lundi au vendredi."], ["Open from Monday to Friday."], "fr", "en",
+    two = SymbolAugmentation(["Ouvert du lundi au vendredi."], ["Open from Monday to Friday."], "fr", "en",
                                   dates=True)
     assert two.changed_pairs(0.5, 3, 0) == {0: ("Ouvert du ⦅T1⦆ au ⦅T2⦆.", "Open from ⦅T1⦆ to ⦅T2⦆.")}
     assert not any(symbol in pair[0] for pair in without.changed_pairs(0.5, 1, 0).values() for symbol in DATE_SYMBOLS)
@@ -110,24 +116,25 @@ def test_vocabularies_without_date_symbols_keep_dates_as_words(tmp_path: Path) -
                                         symbols=FIRST_SYMBOLS))
     new = Tokenizer(train_sentencepiece(sentences, vocab_size=120, model_type="bpe", character_coverage=1.0,
                                         symbols=SYMBOLS))
-    assert date_languages(old, old, "fr", "en") is None and date_languages(new, new, "fr", "en") == ("fr", "en")
-    assert date_languages(new, new, "de", "en") is None  # no date words for German
+    assert not usable_kinds(old, old, "fr", "en")[0] and usable_kinds(new, new, "fr", "en")[0]
+    assert not usable_kinds(new, new, "de", "en")[0]  # no date words for German
+    assert Protector.for_vocabularies(KNOWN, old, old, "fr", "en") == Protector(KNOWN, "fr", "en")
     assert len(symbol_ids(old, old)) == len(FIRST_SYMBOLS) and len(symbol_ids(new, new)) == len(SYMBOLS)
 
 
 def test_prepare_says_when_a_directory_predates_the_date_symbols(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     write_tsv(tmp_path / "corpus.tsv", synthetic_pairs())
-    config = write_config(tmp_path / "c.yaml", {"placeholders": True, "vocab_size": 120})
+    config = write_config(tmp_path / "c.yaml", {"entity_symbols": True, "vocab_size": 120})
     assert run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)[0] == 0
     code, out, _ = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
     assert code == 0 and "already prepared" in out and "predates" not in out
     # a vocabulary made before ⦅L1⦆.. existed: as if the symbols it lacks were the place symbols
-    monkeypatch.setattr("seq2seq.data.prepare.PLACE_SYMBOLS", ("⦅X2⦆",))
+    monkeypatch.setattr("seq2seq.entities.compat.PLACE_SYMBOLS", ("⦅X2⦆",))
     code, out, _ = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
     assert code == 0 and "its vocabulary predates the place symbols" in out and "--force" in out
     # and one made before ⦅T1⦆.. too
-    monkeypatch.setattr("seq2seq.data.prepare.DATE_SYMBOLS", ("⦅X1⦆",))
+    monkeypatch.setattr("seq2seq.entities.compat.DATE_SYMBOLS", ("⦅X1⦆",))
     code, out, _ = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
     assert code == 0 and "predates the month, weekday and place symbols" in out and "--force" in out
 
@@ -161,20 +168,21 @@ def month_run(tmp_path_factory) -> Path:
     (directory / "spm.model").write_bytes(train_sentencepiece(
         sentences, vocab_size=150, model_type="bpe", character_coverage=1.0, symbols=SYMBOLS))
     run_dir = directory.parent / "run"
-    run_training(toy_config(directory, max_steps=300, validate_every=300, placeholders=0.5, lr=0.005,
+    run_training(toy_config(directory, max_steps=300, validate_every=300, protect_entities=True, lr=0.005,
                             model={"dropout": 0.0}, batch_tokens=400), run_dir)
     return run_dir
 
 
 def test_a_small_model_translates_a_month_it_never_saw(month_run: Path) -> None:
     translator = Translator.load(month_run)
-    assert translator.protector is not None and translator.protector.dates == ("fr", "en")
+    assert translator.protector is not None and translator.protector.dates
+    assert (translator.protector.src_lang, translator.protector.tgt_lang) == ("fr", "en")
     outputs = translator.translate(["le chat mange en septembre .", "le chien boit en octobre ."])
     # the month last, where the toy pairs put it, in English (the toy model is too small for the rest)
     assert outputs[0].endswith(" September.") and outputs[1].endswith(" October."), outputs
     result = translator.translate_batch(["le chat mange en septembre ."], attention=True)[0]
     assert "septembre" in result.source_pieces and "September" in result.best.pieces
-    without = Translator.load(month_run, placeholders=False).translate("le chat mange en septembre .")
+    without = Translator.load(month_run, protect_entities=False).translate("le chat mange en septembre .")
     assert "September" not in without  # what the symbols do: the model alone has never seen the word
 
 

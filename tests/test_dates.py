@@ -1,4 +1,4 @@
-"""Month and weekday renaming in training (train.date_augmentation, seq2seq/data/dates.py)."""
+"""Month and weekday renaming in training (train.date_augmentation, seq2seq/entities/dates.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 from test_train import toy_config
 
 from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.dates import DateAugmentation, date_words, shared_dates, substitute_dates
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.entities import date_words, shared_dates
+from seq2seq.entities.dates import DateAugmentation, substitute_dates
 
 SEPTEMBER, MAY, MONDAY = ("month", 9), ("month", 5), ("weekday", 1)
 

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seq2seq.config import DecodeConfig, ModelConfig
-from seq2seq.placement import SymbolCounts
+from seq2seq.entities import SymbolCounts
 from seq2seq.search import Hypothesis, SearchOptions, beam_search, greedy_decode, length_penalty, search
-from seq2seq.translator import Translator, make_batches, pad_sequences, search_ids
+from seq2seq.translator import Translator, pad_sequences, search_ids
 from seq2seq.models import build_model
 from seq2seq.models.base import Memory, Seq2SeqModel
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
@@ -28,8 +28,11 @@ def pad(sources: list[list[int]]) -> tuple[Tensor, Tensor]:
 
 
 def greedy_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor, max_lengths) -> list[list[int]]:
-    """Greedy decoding of a batch -> one token list per sentence (neither BOS nor EOS)."""
-    return [hyp.tokens for hyp in greedy_decode(model, src_tokens, src_lengths, max_lengths)]
+    """Greedy decoding of a batch -> one token list per sentence (neither BOS nor EOS).
+
+    min_length=0 here and in the direct calls below that pass it: the plain search, where the
+    empty output may win, as the brute-force references and the toy tables' answers assume."""
+    return [hyp.tokens for hyp in greedy_decode(model, src_tokens, src_lengths, max_lengths, min_length=0)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def test_copy_model_greedy_and_beam_copy_every_sentence_of_a_batch():
     expected = [s[:-1] for s in sources]
     assert greedy_search(CopyModel(), src, lengths, 20) == expected
     for beam in (1, 2, 5):
-        found = beam_search(CopyModel(), src, lengths, 20, beam)
+        found = beam_search(CopyModel(), src, lengths, 20, beam, min_length=0)
         assert [hyps[0].tokens for hyps in found] == expected
 
 
@@ -170,12 +173,12 @@ def test_wide_beam_finds_the_exact_n_best_list(seed: int, alpha: float):
     table = torch.log_softmax(table, dim=1)
     expected = brute_force(table, max_len, alpha=alpha)[:5]
     src, lengths = pad([[A, EOS_ID], [B, C, EOS_ID]])
-    for hyps in beam_search(TableModel(table), src, lengths, max_len, 40, alpha=alpha, n_best=5):
+    for hyps in beam_search(TableModel(table), src, lengths, max_len, 40, alpha=alpha, n_best=5, min_length=0):
         assert [h.tokens for h in hyps] == [tokens for _, tokens in expected]
         assert [h.score for h in hyps] == pytest.approx([score for score, _ in expected], abs=1e-4)
 
 
-S1, S2 = 7, 8  # two placeholder symbols (the same id in source and target here)
+S1, S2 = 7, 8  # two entity symbols (the same id in source and target here)
 SYMBOL_PAIRS = ((S1, S1), (S2, S2))
 # Left alone, the model drops a symbol (A EOS) or doubles one (S1 S1 EOS).
 SLIPS = markov_table(9, {BOS_ID: {A: 0.5, S1: 0.3, S2: 0.1, B: 0.1}, A: {EOS_ID: 0.6, S1: 0.2, S2: 0.1, B: 0.1},
@@ -223,7 +226,7 @@ def test_n_best_lists_are_sorted_and_scores_are_penalised_log_probs():
     table = torch.log_softmax(table, dim=1)
     src, lengths = pad([[A, EOS_ID], [A, B, C, EOS_ID]])
     for alpha in (0.0, 0.6, 1.0):
-        for hyps in beam_search(TableModel(table), src, lengths, 6, 5, alpha=alpha, n_best=5):
+        for hyps in beam_search(TableModel(table), src, lengths, 6, 5, alpha=alpha, n_best=5, min_length=0):
             assert len(hyps) == 5
             scores = [h.score for h in hyps]
             assert scores == sorted(scores, reverse=True)
@@ -240,9 +243,9 @@ def test_length_penalty_reorders_finished_hypotheses():
     # the length penalty rewards length enough.
     table = markov_table(6, {BOS_ID: {EOS_ID: 0.5, A: 0.45, B: 0.05}, A: {EOS_ID: 0.99}})
     src, lengths = pad([[A, EOS_ID]])
-    plain = beam_search(TableModel(table), src, lengths, 5, 2, alpha=0.0, n_best=2)[0]
+    plain = beam_search(TableModel(table), src, lengths, 5, 2, alpha=0.0, n_best=2, min_length=0)[0]
     assert [h.tokens for h in plain] == [[], [A]]
-    rewarded = beam_search(TableModel(table), src, lengths, 5, 2, alpha=1.5, n_best=2)[0]
+    rewarded = beam_search(TableModel(table), src, lengths, 5, 2, alpha=1.5, n_best=2, min_length=0)[0]
     assert [h.tokens for h in rewarded] == [[A], []]
     assert rewarded[0].score == pytest.approx((math.log(0.45) + math.log(0.99)) / length_penalty(2, 1.5))
 
@@ -252,12 +255,12 @@ def test_length_penalty_can_prefer_a_longer_output_found_later():
     not stop at the first finished hypothesis when a live one can still overtake it."""
     table = markov_table(6, {BOS_ID: {EOS_ID: 0.52, A: 0.48}, A: {EOS_ID: 0.99}})
     src, lengths = pad([[A, EOS_ID]])
-    assert beam_search(TableModel(table), src, lengths, 5, 2, alpha=0.0)[0][0].tokens == []
-    best = beam_search(TableModel(table), src, lengths, 5, 2, alpha=1.0)[0][0]
+    assert beam_search(TableModel(table), src, lengths, 5, 2, alpha=0.0, min_length=0)[0][0].tokens == []
+    best = beam_search(TableModel(table), src, lengths, 5, 2, alpha=1.0, min_length=0)[0][0]
     assert best.tokens == [A]
     assert best.score == pytest.approx((math.log(0.48) + math.log(0.99)) / length_penalty(2, 1.0))
     # greedy (and a beam of one) stops at the first EOS
-    assert beam_search(TableModel(table), src, lengths, 5, 1, alpha=1.0)[0][0].tokens == []
+    assert beam_search(TableModel(table), src, lengths, 5, 1, alpha=1.0, min_length=0)[0][0].tokens == []
 
 
 def test_max_length_is_respected_per_sentence():
@@ -289,7 +292,7 @@ def test_finished_hypotheses_are_not_extended():
 def test_tiny_vocabulary_narrower_than_the_beam():
     table = markov_table(5, {BOS_ID: {A: 0.7, EOS_ID: 0.3}, A: {A: 0.6, EOS_ID: 0.4}})
     src, lengths = pad([[A, EOS_ID]])
-    hyps = beam_search(TableModel(table), src, lengths, 3, 4, n_best=4)[0]
+    hyps = beam_search(TableModel(table), src, lengths, 3, 4, n_best=4, min_length=0)[0]
     assert [h.tokens for h in hyps] == [[], [A], [A, A], [A, A, A]]
 
 
@@ -302,15 +305,6 @@ def test_attention_is_returned_per_hypothesis():
             assert attention.shape == (len(hyps[0].tokens) + 1, 1, 1, length)
             # the toy attends to the source position of the step
             assert attention[:, 0, 0].argmax(dim=1).tolist() == list(range(length))
-
-
-def test_make_batches_respects_the_token_budget():
-    lengths = [3, 10, 7, 7, 2, 10, 1, 5]
-    batches = make_batches(lengths, 20)
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for batch in batches:
-        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 20
-    assert make_batches([50], 10) == [[0]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,14 +364,15 @@ def test_real_models_beam_1_is_greedy_and_batching_changes_nothing(name: str):
     max_lengths = [len(s) + 6 for s in sources]
     greedy = greedy_search(model, src, lengths, max_lengths)
     assert len({len(tokens) for tokens in greedy}) > 2, "the EOS bias should give various lengths"
-    beam_1 = beam_search(model, src, lengths, max_lengths, 1)
+    beam_1 = beam_search(model, src, lengths, max_lengths, 1, min_length=0)
     assert [hyps[0].tokens for hyps in beam_1] == greedy
 
     one_by_one = [greedy_search(model, *pad([s]), [n])[0] for s, n in zip(sources, max_lengths)]
     assert one_by_one == greedy
 
-    beam_4 = beam_search(model, src, lengths, max_lengths, 4, alpha=0.6, n_best=3)
-    alone = [beam_search(model, *pad([s]), [n], 4, alpha=0.6, n_best=3)[0] for s, n in zip(sources, max_lengths)]
+    beam_4 = beam_search(model, src, lengths, max_lengths, 4, alpha=0.6, n_best=3, min_length=0)
+    alone = [beam_search(model, *pad([s]), [n], 4, alpha=0.6, n_best=3, min_length=0)[0]
+             for s, n in zip(sources, max_lengths)]
     assert [[h.tokens for h in hyps] for hyps in beam_4] == [[h.tokens for h in hyps] for hyps in alone]
     for batched, single in zip(beam_4, alone):
         assert [h.score for h in batched] == pytest.approx([h.score for h in single], abs=1e-4)
@@ -438,7 +433,7 @@ def test_trained_reverser_beam_search_finds_the_reversed_sequence(reverser: Seq2
         assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
         assert len({tuple(h.tokens) for h in hyps}) == 3  # distinct hypotheses
     greedy = greedy_search(reverser, src, lengths, 10)
-    beam_1 = beam_search(reverser, src, lengths, 10, 1)
+    beam_1 = beam_search(reverser, src, lengths, 10, 1, min_length=0)
     assert [hyps[0].tokens for hyps in beam_1] == greedy
     alone = [beam_search(reverser, *pad([s + [EOS_ID]]), 10, 5, alpha=0.6, n_best=3)[0] for s in sources[:20]]
     assert [[h.tokens for h in hyps] for hyps in alone] == [[h.tokens for h in hyps] for hyps in found[:20]]
@@ -515,13 +510,28 @@ def test_the_output_is_never_empty_unless_the_length_limit_says_so():
     # EOS first has probability 0.9: plain search returns the empty output, min_length 1 does not
     table = markov_table(6, {BOS_ID: {EOS_ID: 0.9, A: 0.1}, A: {EOS_ID: 0.99}})
     src, lengths = pad([[A, EOS_ID], [A, EOS_ID]])
-    assert [h.tokens for h in greedy_decode(TableModel(table), src, lengths, [5, 5])] == [[], []]
+    assert [h.tokens for h in greedy_decode(TableModel(table), src, lengths, [5, 5], min_length=0)] == [[], []]
     for options in (SearchOptions(beam_size=1), SearchOptions(beam_size=3, alpha=1.0, penalty="length")):
         from seq2seq.search import search
 
         found = search(TableModel(table), src, lengths, [5, 0], options)
         assert [hyps[0].tokens for hyps in found] == [[A], []]  # a limit of 0 tokens still ends at once
         assert math.isfinite(found[1][0].score)
+
+
+def test_min_length_has_one_default_everywhere():
+    """Without min_length, the direct calls and SearchOptions (the translator's) search alike."""
+    import inspect
+
+    from seq2seq.search import MIN_LENGTH
+
+    assert MIN_LENGTH == 1 and SearchOptions().min_length == MIN_LENGTH
+    for function in (greedy_decode, beam_search):
+        assert inspect.signature(function).parameters["min_length"].default == MIN_LENGTH
+    table = markov_table(6, {BOS_ID: {EOS_ID: 0.9, A: 0.1}, A: {EOS_ID: 0.99}})
+    src, lengths = pad([[A, EOS_ID]])
+    assert greedy_decode(TableModel(table), src, lengths, 5)[0].tokens == [A]
+    assert beam_search(TableModel(table), src, lengths, 5, 3)[0][0].tokens == [A]
 
 
 def test_length_normalisation_lengthens_beam_output_on_a_model_that_prefers_short_ones():

@@ -14,11 +14,11 @@ from test_translate_eval import make_checkpoint
 
 from seq2seq.config import config_from_dict
 from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.names import shared_names, substitute
 from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
-from seq2seq.data.placeholders import NAME_SYMBOLS, Protector
 from seq2seq.data.prepare import prepare_corpus
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.entities import Protector, shared_names, substitute_names
+from seq2seq.entities.symbols import NAME_SYMBOLS
 from seq2seq.errors import UserError
 from seq2seq.translator import Translator
 
@@ -60,9 +60,9 @@ def test_prepare_splits_the_source_side_only_and_keeps_the_same_pairs(tmp_path: 
 
 def test_a_word_after_a_split_article_is_no_name_and_elisions_stay_right() -> None:
     assert shared_names("Tom visite l' Afrique.", "Tom visits l' Afrique.") == ["Tom"]
-    assert substitute("Le chien d' Alice et de Tom.", {"Alice": "Zoé", "Tom": "Ana"}, french=True) == \
+    assert substitute_names("Le chien d' Alice et de Tom.", {"Alice": "Zoé", "Tom": "Ana"}, "fr") == \
         "Le chien de Zoé et d'Ana."  # (a split corpus splits the new "d'Ana" again: seq2seq/data/augment.py)
-    protected, originals = Protector(frozenset(), french=True).protect("Jane visite l' Ouzbékistan avec d' Ana.")
+    protected, originals = Protector(frozenset(), "fr", "en").protect("Jane visite l' Ouzbékistan avec d' Ana.")
     assert protected == f"{NAME_SYMBOLS[0]} visite l' Ouzbékistan avec de {NAME_SYMBOLS[1]}."
     assert originals == {NAME_SYMBOLS[0]: "Jane", NAME_SYMBOLS[1]: "Ana"}
 

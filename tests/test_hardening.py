@@ -333,7 +333,7 @@ def test_a_cut_at_max_len_gives_beam_the_prefix_greedy_gives():
     beam = beam_search(model, src, lengths, 2, 4, cut_at_max_len=True)[0][0]
     assert beam.tokens == [A, A]
     # as a safety bound (the default), the forced EOS counts and the empty output wins
-    assert beam_search(model, src, lengths, 2, 4)[0][0].tokens == []
+    assert beam_search(model, src, lengths, 2, 4, min_length=0)[0][0].tokens == []
 
 
 def test_invalid_utf8_is_translated_with_one_warning(run_dir, tmp_path: Path, monkeypatch, capsys):

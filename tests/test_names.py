@@ -7,6 +7,8 @@ import importlib.util
 import json
 import random
 import signal
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -16,17 +18,24 @@ from test_train import WORDS, assert_same_weights, run_training, toy_config, toy
 from test_translate_eval import assert_one_line_error, make_checkpoint, run_cli
 
 from seq2seq.checkpoint import load_checkpoint
-from seq2seq.config import config_from_dict
 from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.name_lists import augmentation_names, held_out_names
-from seq2seq.data.names import NameAugmentation, candidate, shared_names, substitute, usable_names
-from seq2seq.data.numbers import NumberAugmentation, mend_ordinals, shared_numbers, substitute_numbers
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.entities import augmentation_names, shared_names, substitute_names, usable_names
+from seq2seq.entities.names import NameAugmentation, candidate
+from seq2seq.entities.numbers import NumberAugmentation, mend_ordinals, shared_numbers, substitute_numbers
 from seq2seq.files import read_lines
 from seq2seq.metrics import contains_word, copy_rate
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_NAMES = ["Tom", "Mary", "Anna", "Paul", "Lucas", "Emma"]
+
+
+def make_names_test_script():
+    """scripts/make_names_test.py as a module (it holds the held-out names)."""
+    spec = importlib.util.spec_from_file_location("make_names_test", REPO / "scripts" / "make_names_test.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
 
 
 def named_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -102,16 +111,16 @@ def test_candidate_keeps_every_character() -> None:
 
 def test_substitution_is_consistent_and_keeps_french_elision() -> None:
     mapping = {"Tom": "Alice", "Mary": "Zoë"}
-    assert substitute("C'est le chien de Tom et de Mary.", mapping, french=True) == \
+    assert substitute_names("C'est le chien de Tom et de Mary.", mapping, "fr") == \
         "C'est le chien d'Alice et de Zoë."
-    assert substitute("It's Tom's and Mary's dog.", mapping) == "It's Alice's and Zoë's dog."
-    assert substitute("Le livre d'Alice.", {"Alice": "Tom"}, french=True) == "Le livre de Tom."
-    assert substitute("Je crois qu'Emma part.", {"Emma": "Paul"}, french=True) == "Je crois que Paul part."
-    assert substitute("  Tom, Tommy and Tom.", {"Tom": "Ann"}) == "  Ann, Tommy and Ann."
+    assert substitute_names("It's Tom's and Mary's dog.", mapping) == "It's Alice's and Zoë's dog."
+    assert substitute_names("Le livre d'Alice.", {"Alice": "Tom"}, "fr") == "Le livre de Tom."
+    assert substitute_names("Je crois qu'Emma part.", {"Emma": "Paul"}, "fr") == "Je crois que Paul part."
+    assert substitute_names("  Tom, Tommy and Tom.", {"Tom": "Ann"}) == "  Ann, Tommy and Ann."
 
 
 def test_name_lists() -> None:
-    augmentation, held_out = augmentation_names(), held_out_names()
+    augmentation, held_out = augmentation_names(), make_names_test_script().held_out_names()
     assert len(augmentation) > 1500 and len(held_out) > 400
     assert not set(augmentation) & set(held_out)
     assert len(set(augmentation)) == len(augmentation) and len(set(held_out)) == len(held_out)
@@ -134,13 +143,13 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
     pairs = named_pairs(300, 5)
     src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
     pool = list(augmentation_names())
-    augmentation = NameAugmentation(src, tgt, pool, src_french=True)
+    augmentation = NameAugmentation(src, tgt, pool, "fr", "en")
     eligible = {i for i, _ in augmentation.eligible}
     assert eligible == {i for i in range(len(pairs)) if shared_names(src[i], tgt[i])}
     assert 100 < len(eligible) < 200
 
     epoch0 = augmentation.changed_pairs(0.5, seed=1, epoch=0)
-    assert epoch0 == NameAugmentation(src, tgt, pool, src_french=True).changed_pairs(0.5, seed=1, epoch=0)
+    assert epoch0 == NameAugmentation(src, tgt, pool, "fr", "en").changed_pairs(0.5, seed=1, epoch=0)
     assert epoch0 != augmentation.changed_pairs(0.5, seed=1, epoch=1)
     assert epoch0 != augmentation.changed_pairs(0.5, seed=2, epoch=0)
     assert augmentation.changed_pairs(0.0, seed=1, epoch=0) == {}
@@ -342,17 +351,21 @@ def test_eval_expect_reports_the_copy_rate(tiny_run: Path, tmp_path: Path, monke
 # scripts/make_names_test.py
 
 
+def test_make_names_test_script_runs() -> None:
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "make_names_test.py"), "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--data-dir" in out and "--out-dir" in out
+
+
 def test_make_names_test(named_data: Path, tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location("make_names_test", REPO / "scripts" / "make_names_test.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = make_names_test_script()
     counts = script.make_tests(named_data, tmp_path, seed=1, most=None)
     assert "share a name on both sides" in capsys.readouterr().out
     names = {side: read_lines(tmp_path / f"names.{side}", side) for side in ("src", "tgt", "expect")}
     assert counts["names_test"] == len(names["src"]) == counts["with_shared_name"] > 5
     training = {w.lower().strip(".") for side in ("src", "tgt")
                 for line in read_lines(named_data / f"train.{side}", "t") for w in line.split()}
-    held_out = set(held_out_names())
+    held_out = set(script.held_out_names())
     for src, tgt, expected in zip(names["src"], names["tgt"], names["expect"]):
         assert expected and shared_names(src, tgt) == expected.split()
         assert all(name in held_out and name.lower() not in training for name in expected.split())

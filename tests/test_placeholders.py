@@ -1,6 +1,6 @@
-"""Placeholders for unknown names and numbers (issue 12, seq2seq/data/placeholders.py): what
-translation protects and restores, the training augmentation, the vocabulary's symbols, and a
-small model that learns to carry a name it never saw."""
+"""Entity symbols for unknown names and numbers (issue 12, seq2seq/entities/): what translation
+protects and restores, the training augmentation, the vocabulary's symbols, and a small model
+that learns to carry a name it never saw."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from test_names import kill_and_resume, make_named_data, named_pairs
 from test_train import run_training, toy_config
 
 from seq2seq.checkpoint import load_checkpoint
 from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.numbers import shared_number_words
-from seq2seq.data.placeholders import (NAME_SYMBOLS, NUMBER_SYMBOLS, PLACE_SYMBOLS, SLOTS, SYMBOL, SYMBOLS,
-                                       PlaceholderAugmentation, Protector, has_symbols, known_words, restore)
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.entities import Protector, has_entity_symbols, known_words, restore
+from seq2seq.entities.numbers import shared_number_words
+from seq2seq.entities.symbol_augmentation import SymbolAugmentation
+from seq2seq.entities.symbols import NAME_SYMBOLS, NUMBER_SYMBOLS, PLACE_SYMBOLS, SLOTS, SYMBOL, SYMBOLS
 from seq2seq.errors import UserError
 from seq2seq.translator import Translator
 
@@ -41,7 +43,7 @@ N1, N2, D1, D2, D3 = NAME_SYMBOLS[0], NAME_SYMBOLS[1], NUMBER_SYMBOLS[0], NUMBER
     ("Jane a 7 ans.", f"{N1} a {D1} ans.", {N1: "Jane", D1: "7"}),
 ])
 def test_protect_replaces_unknown_names_and_every_number(text: str, protected: str, originals: dict) -> None:
-    protector = Protector(KNOWN, french=True)
+    protector = Protector(KNOWN, "fr", "en")
     assert protector.protect(text) == (protected, originals)
     if "d'" not in text:  # (restore is for the output; an elided source stays "de Alice")
         assert restore(protected, originals) == text
@@ -49,7 +51,7 @@ def test_protect_replaces_unknown_names_and_every_number(text: str, protected: s
 
 def test_more_names_than_symbols_leave_the_rest_as_text() -> None:
     names = ["Ada", "Bea", "Cyd", "Dot", "Eve", "Fay", "Gus", "Hal"]
-    text, originals = Protector(KNOWN).protect(" ".join(names) + " 1 2 3 4 5 6 7 8")
+    text, originals = Protector(KNOWN, "en", "fr").protect(" ".join(names) + " 1 2 3 4 5 6 7 8")
     assert text == " ".join(NAME_SYMBOLS + ("Gus", "Hal") + NUMBER_SYMBOLS + ("7", "8"))
     assert len(originals) == 2 * SLOTS and restore(text, originals) == " ".join(names) + " 1 2 3 4 5 6 7 8"
 
@@ -69,7 +71,7 @@ def test_known_words_count_lower_cased_parts() -> None:
 
 
 def test_protector_state_round_trips() -> None:
-    protector = Protector(KNOWN, french=True)
+    protector = Protector(KNOWN, "fr", "en", dates=True, places=True)
     state = json.loads(json.dumps(protector.to_state()))
     assert Protector.from_state(state) == protector and state["known_words"] == sorted(KNOWN)
 
@@ -79,7 +81,7 @@ def test_protector_state_round_trips() -> None:
 
 
 def symbol_data(directory: Path) -> Path:
-    """The named toy data with a SentencePiece model that has the placeholder symbols."""
+    """The named toy data with a SentencePiece model that has the entity symbols."""
     make_named_data(directory)
     sentences = [side for pair in named_pairs(400, 1) for side in pair] + ["abcdefghijklmnopqrstuvwxyzé"] * 3
     (directory / "spm.model").write_bytes(train_sentencepiece(
@@ -107,11 +109,11 @@ def test_shared_number_words(src: str, tgt: str, words: list) -> None:
 
 def test_symbols_are_one_piece_each_only_when_asked_for(data: Path, tmp_path: Path) -> None:
     with_symbols = Tokenizer.from_file(data / "spm.model")
-    assert has_symbols(with_symbols)
+    assert has_entity_symbols(with_symbols)
     ids = with_symbols.encode(f"{N1} voit {D1} chats.")
     assert with_symbols.pieces(ids).count(N1) == 1 and with_symbols.decode(ids) == f"{N1} voit {D1} chats."
     plain = Tokenizer.from_file(make_named_data(tmp_path / "plain") / "spm.model")
-    assert not has_symbols(plain)
+    assert not has_entity_symbols(plain)
 
 
 def symbols_in(text: str) -> list[str]:
@@ -123,7 +125,7 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
            "Il a huit ans.", "Un livre neuf.", "Il a vingt-deux ans."]
     tgt = ["Tom is 25.", "John is here.", "Tom and Mary have 3 cats.", "Nothing here.", "He is here.",
            "He is eight.", "A new book.", "He is twenty-two."]
-    augmentation = PlaceholderAugmentation(src * 40, tgt * 40, "fr", "en")
+    augmentation = SymbolAugmentation(src * 40, tgt * 40, "fr", "en")
     assert sorted({i % 8 for i in augmentation.eligible}) == [0, 2, 5]  # names or numbers alike on both sides
     changed = augmentation.changed_pairs(0.5, seed=1, epoch=0)
     assert changed == augmentation.changed_pairs(0.5, 1, 0) != augmentation.changed_pairs(0.5, 1, 1)
@@ -138,12 +140,12 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
     assert {changed[i] for i in changed if i % 8 == 5} == {("Il a ⦅D1⦆ ans.", "He is ⦅D1⦆.")}
     every = augmentation.changed_pairs(1.0, 1, 0)[2]
     assert every == ("⦅N1⦆ et ⦅N2⦆ ont ⦅D1⦆ chats.", "⦅N1⦆ and ⦅N2⦆ have ⦅D1⦆ cats.")
-    assert Protector(frozenset(), french=True).protect(src[2])[0] == every[0]
+    assert Protector(frozenset(), "fr", "en").protect(src[2])[0] == every[0]
     for new_src, _ in changed.values():  # Tom or Mary drawn alone is ⦅N1⦆ too
         names = [s for s in symbols_in(new_src) if s in NAME_SYMBOLS]
         assert names == list(NAME_SYMBOLS[:len(names)]), new_src
     assert 1 in names_replaced and 2 in names_replaced
-    drawn = PlaceholderAugmentation(src * 40, tgt * 40, "fr", "en", order="random")
+    drawn = SymbolAugmentation(src * 40, tgt * 40, "fr", "en", order="random")
     at_random = drawn.changed_pairs(0.5, 1, 0)
     assert at_random == drawn.changed_pairs(0.5, 1, 0) and at_random.keys() == changed.keys()
     assert len({symbols_in(at_random[i][0])[0] for i in at_random if i % 8 == 5}) == SLOTS  # any of the six
@@ -160,13 +162,13 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
 def test_train_corpus_refuses_a_vocabulary_without_symbols(tmp_path: Path) -> None:
     plain = make_named_data(tmp_path / "plain")
     tokenizer = Tokenizer.from_file(plain / "spm.model")
-    with pytest.raises(UserError, match="set data.placeholders: true and run `s2s data prepare --force`"):
-        TrainCorpus(plain, tokenizer, tokenizer, toy_config(plain, placeholders=0.5), limit=None)
+    with pytest.raises(UserError, match="set data.entity_symbols: true and run `s2s data prepare --force`"):
+        TrainCorpus(plain, tokenizer, tokenizer, toy_config(plain, protect_entities=True), limit=None)
 
 
 def test_train_corpus_puts_symbols_in_and_knows_what_to_protect(data: Path) -> None:
     tokenizer = Tokenizer.from_file(data / "spm.model")
-    corpus = TrainCorpus(data, tokenizer, tokenizer, toy_config(data, placeholders=0.5), limit=None)
+    corpus = TrainCorpus(data, tokenizer, tokenizer, toy_config(data, protect_entities=True), limit=None)
     assert corpus.protector is not None and "tom" in corpus.protector.known and "zoé" not in corpus.protector.known
     epoch = corpus(0)
     texts = [tokenizer.decode(epoch.src[i]) for i in range(len(epoch))]
@@ -175,14 +177,14 @@ def test_train_corpus_puts_symbols_in_and_knows_what_to_protect(data: Path) -> N
 
 
 # ---------------------------------------------------------------------------------------------
-# Training with placeholders, translating with them
+# Training with entity symbols, translating with them
 
 
 @pytest.fixture(scope="module")
 def trained(data: Path, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("placeholder-run") / "run"
-    config = toy_config(data, max_steps=300, validate_every=300, placeholders=0.5, lr=0.005, model={"dropout": 0.0},
-                        batch_tokens=400)
+    config = toy_config(data, max_steps=300, validate_every=300, protect_entities=True, lr=0.005,
+                        model={"dropout": 0.0}, batch_tokens=400)
     run_training(config, run_dir)
     return run_dir
 
@@ -196,15 +198,25 @@ def test_a_small_model_carries_names_and_numbers_it_never_saw(trained: Path) -> 
     assert outputs[0].startswith("Zoé ") and outputs[1].startswith("Quentin ")  # the names, where the toy pairs put them
     result = translator.translate_batch(["Zoé voit le chat ."], attention=True)[0]
     assert "Zoé" in result.source_pieces and "Zoé" in result.best.pieces  # the plot shows the name
-    without = Translator.load(trained, placeholders=False).translate("Zoé voit le chat .")
-    assert "Zoé" not in without  # what the placeholders do: the model alone cannot spell her
+    without = Translator.load(trained, protect_entities=False).translate("Zoé voit le chat .")
+    assert "Zoé" not in without  # what the symbols do: the model alone cannot spell her
 
 
-def test_killed_run_with_placeholders_resumes_to_the_same_weights(data: Path, tmp_path: Path) -> None:
-    config = toy_config(data, max_steps=40, save_every=5, validate_every=20, placeholders=0.5, name_augmentation=0.5)
-    assert "placeholders put in place of each shared name with probability 0.5" in kill_and_resume(config, tmp_path)
-    other = toy_config(data, max_steps=40, save_every=5, validate_every=20, placeholders=0.25, name_augmentation=0.5)
-    with pytest.raises(Exception, match="placeholders: 0.5 -> 0.25"):
+def test_the_command_line_translates_with_and_without_entity_symbols(trained: Path, monkeypatch, capsys) -> None:
+    code, out, _ = run_cli(monkeypatch, capsys, "translate", "--model", trained, "Zoé voit le chat .")
+    assert code == 0 and out.strip() == Translator.load(trained).translate("Zoé voit le chat .")
+    code, out, _ = run_cli(monkeypatch, capsys, "translate", "--model", trained, "--no-protect-entities",
+                           "Zoé voit le chat .")
+    assert code == 0 and out.strip() == Translator.load(trained, protect_entities=False).translate("Zoé voit le chat .")
+
+
+def test_killed_run_with_entity_symbols_resumes_to_the_same_weights(data: Path, tmp_path: Path) -> None:
+    config = toy_config(data, max_steps=40, save_every=5, validate_every=20, protect_entities=True,
+                        name_augmentation=0.5)
+    assert "entity symbols put in place of each shared name with probability 0.5" in kill_and_resume(config, tmp_path)
+    other = toy_config(data, max_steps=40, save_every=5, validate_every=20, protect_entities=True,
+                       name_symbol_probability=0.25, name_augmentation=0.5)
+    with pytest.raises(Exception, match="name_symbol_probability: 0.5 -> 0.25"):
         run_training(other, tmp_path / "run", resume=True)
 
 
@@ -217,4 +229,4 @@ def test_a_ctranslate2_export_protects_and_restores_as_s2s_does(trained: Path, t
     sentences = ["Zoé voit le chat .", "Quentin mange le poisson .", "le chien boit"]
     s2s = Translator.load(trained, beam=1, max_repeats=0)  # CTranslate2 has no repetition stop
     assert open_translator(exported, beam=1).translate(sentences) == s2s.translate(sentences)
-    assert "Zoé" not in open_translator(exported, beam=1, placeholders=False).translate(sentences[0])
+    assert "Zoé" not in open_translator(exported, beam=1, protect_entities=False).translate(sentences[0])

@@ -1,5 +1,5 @@
-"""Places as placeholder symbols (issue 12): found by the table of place_names.py, protected in the
-source, placed by the model, put back in the target language ("l'Afrique" -> "Africa")."""
+"""Places as entity symbols (issue 12): found by the language tables (seq2seq/entities/lang/), protected
+in the source, placed by the model, put back in the target language ("l'Afrique" -> "Africa")."""
 
 from __future__ import annotations
 
@@ -8,46 +8,47 @@ import re
 import pytest
 from test_names import named_pairs
 
-from seq2seq.data.place_names import PLACES
-from seq2seq.data.placeholders import (DATE_SYMBOLS, FIRST_SYMBOLS, NAME_SYMBOLS, PLACE_SYMBOLS, SYMBOLS,
-                                       PlaceholderAugmentation, Protector, places_usable, restore)
-from seq2seq.data.places import LANGUAGES, place_words, shared_places, translated_place
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
+from seq2seq.entities import Protector, restore
+from seq2seq.entities.compat import FIRST_SYMBOLS, usable_kinds
+from seq2seq.entities.lang import TABLES
+from seq2seq.entities.places import place_words, shared_places, translated_place
+from seq2seq.entities.symbol_augmentation import SymbolAugmentation
+from seq2seq.entities.symbols import DATE_SYMBOLS, NAME_SYMBOLS, PLACE_SYMBOLS, SYMBOLS
 
 N1, N2 = NAME_SYMBOLS[0], NAME_SYMBOLS[1]
 T1 = DATE_SYMBOLS[0]
 L1, L2 = PLACE_SYMBOLS[0], PLACE_SYMBOLS[1]
 KNOWN = frozenset({"visite", "afrique", "rome", "en", "nous", "avons", "rencontré", "et", "à", "il", "vit", "aux",
                    "de", "paris", "londres", "sont", "grands", "les", "tom", "va", "boston"})
-FR_EN = Protector(KNOWN, True, ("fr", "en"), places=True)
-EN_FR = Protector(frozenset({"he", "comes", "from", "is", "big", "the", "in", "lives"}), False, ("en", "fr"),
+FR_EN = Protector(KNOWN, "fr", "en", dates=True, places=True)
+EN_FR = Protector(frozenset({"he", "comes", "from", "is", "big", "the", "in", "lives"}), "en", "fr", dates=True,
                   places=True)
+FRENCH, ENGLISH = TABLES["fr"].places, TABLES["en"].places
 
 
-def index_of(french: str) -> int:
-    return next(i for i, (fr, _) in enumerate(PLACES) if french in fr)
+def key_of(french: str) -> str:
+    return next(key for key, forms in FRENCH.items() if french in forms)
 
 
-def test_the_table_is_one_to_one_within_each_language() -> None:
-    for side in range(len(LANGUAGES)):
-        forms = [form.removeprefix("the ") for entry in PLACES for form in entry[side]]
+def test_the_tables_are_one_to_one_within_each_language_and_name_the_same_places() -> None:
+    for table in TABLES.values():
+        forms = [form.removeprefix(table.place_article) for forms in table.places.values() for form in forms]
         assert len(forms) == len(set(forms)), [f for f in forms if forms.count(f) > 1]
-    for fr, en in PLACES:
-        assert fr and en and all(form[0].isupper() for form in fr)
-        assert all(form[0].isupper() or form.startswith("the ") for form in en)
+        assert all(forms and all(form[0].isupper() or form.startswith(table.place_article) and table.place_article
+                                 for form in forms) for forms in table.places.values())
+    assert list(FRENCH) == list(ENGLISH) and len(FRENCH) > 500  # keyed alike: a new language adds one table
 
 
-@pytest.mark.parametrize("entry", PLACES, ids=lambda entry: entry[0][0])
-def test_every_form_is_found_as_itself_and_translated_both_ways(entry) -> None:
-    index = PLACES.index(entry)
-    for side, lang in enumerate(LANGUAGES):
-        other = LANGUAGES[1 - side]
-        for form in entry[side]:
-            assert place_words(f"Ils aiment {form}.", lang) == {index: [form]}
+@pytest.mark.parametrize("key", list(FRENCH), ids=lambda key: FRENCH[key][0])
+def test_every_form_is_found_as_itself_and_translated_both_ways(key: str) -> None:
+    for lang, other in (("fr", "en"), ("en", "fr")):
+        for form in TABLES[lang].places[key]:
+            assert place_words(f"Ils aiment {form}.", lang) == {key: [form]}
             if "'" in form:  # as data.split_elision writes it
                 split = form.replace("'", "' ")
-                assert place_words(f"Ils aiment {split}.", lang) == {index: [split]}
-            assert translated_place(form, lang, other) == entry[1 - side][0]
+                assert place_words(f"Ils aiment {split}.", lang) == {key: [split]}
+            assert translated_place(form, lang, other) == TABLES[other].places[key][0]
 
 
 @pytest.mark.parametrize("text, lang, found", [
@@ -65,7 +66,7 @@ def test_every_form_is_found_as_itself_and_translated_both_ways(entry) -> None:
     ("Afrique", "de", {}),  # a language without places
 ])
 def test_places_are_found_as_whole_capitalised_words(text: str, lang: str, found: dict) -> None:
-    assert place_words(text, lang) == {index_of(place): words for place, words in found.items()}
+    assert place_words(text, lang) == {key_of(place): words for place, words in found.items()}
 
 
 def test_shared_places_are_named_once_on_each_side() -> None:
@@ -110,17 +111,18 @@ def test_translated_place() -> None:
 def test_places_become_symbols_and_come_back_in_the_target_language(
         protector: Protector, text: str, protected: str, originals: dict, output: str, restored: str) -> None:
     assert protector.protect(text) == (protected, originals)
-    assert restore(output, originals, protector.dates) == restored
+    assert restore(output, originals, protector) == restored
 
 
 def test_a_protector_without_places_leaves_them_alone_as_before() -> None:
-    before = Protector(KNOWN, True, ("fr", "en"))
+    before = Protector(KNOWN, "fr", "en", dates=True)
     assert before.protect("Jane visite l' Afrique en septembre.") == (f"{N1} visite l' Afrique en {T1}.",
                                                                        {N1: "Jane", T1: "septembre"})
     state = FR_EN.to_state()
     assert state["places"] is True and Protector.from_state(state) == FR_EN
-    old = {key: value for key, value in state.items() if key != "places"}  # a model saved before places
+    old = {"known_words": sorted(KNOWN), "french": True, "min_count": 2, "dates": ["fr", "en"]}  # saved before places
     assert Protector.from_state(old) == before
+    assert Protector.from_state({**old, "places": True}) == FR_EN  # saved by the release before this one
 
 
 def place_pairs(n: int) -> tuple[list[str], list[str]]:
@@ -137,7 +139,7 @@ def place_pairs(n: int) -> tuple[list[str], list[str]]:
 
 def test_the_augmentation_puts_the_same_place_symbol_on_both_sides_seeded() -> None:
     src, tgt = place_pairs(80)
-    augmentation = PlaceholderAugmentation(src, tgt, "fr", "en", dates=True, places=True)
+    augmentation = SymbolAugmentation(src, tgt, "fr", "en", dates=True, places=True)
     changed = augmentation.changed_pairs(0.5, seed=3, epoch=1)
     assert changed == augmentation.changed_pairs(0.5, seed=3, epoch=1)  # a function of (seed, epoch)
     assert changed != augmentation.changed_pairs(0.5, seed=3, epoch=2)
@@ -149,11 +151,11 @@ def test_the_augmentation_puts_the_same_place_symbol_on_both_sides_seeded() -> N
         assert not re.search("Japon|Japan|États-Unis|United States|Londres|London|Boston", new_src + new_tgt)
         symbols_seen.add(found[0])
     assert symbols_seen == {PLACE_SYMBOLS[0]}  # numbered in source order, as translation numbers them
-    two = PlaceholderAugmentation(["Il va de Paris à Londres."], ["He goes from Paris to London."], "fr", "en",
+    two = SymbolAugmentation(["Il va de Paris à Londres."], ["He goes from Paris to London."], "fr", "en",
                                   dates=True, places=True)
     assert two.changed_pairs(0.5, 3, 1) == {0: ("Il va de ⦅L1⦆ à ⦅L2⦆.", "He goes from ⦅L1⦆ to ⦅L2⦆.")}
     assert not any(s in pair[0] for i, pair in changed.items() if i % 2 for s in PLACE_SYMBOLS)
-    without = PlaceholderAugmentation(src, tgt, "fr", "en", dates=True)
+    without = SymbolAugmentation(src, tgt, "fr", "en", dates=True)
     assert not any(s in pair[0] + pair[1] for pair in without.changed_pairs(0.5, 3, 1).values() for s in PLACE_SYMBOLS)
 
 
@@ -164,5 +166,7 @@ def test_places_need_their_symbols_in_both_vocabularies(tmp_path) -> None:
         return Tokenizer(train_sentencepiece(sentences, vocab_size=140, model_type="bpe", character_coverage=1.0,
                                              symbols=symbols))
     with_dates, new = tokenizer(FIRST_SYMBOLS + DATE_SYMBOLS), tokenizer(SYMBOLS)
-    assert places_usable(new, new, "fr", "en") and not places_usable(with_dates, with_dates, "fr", "en")
-    assert not places_usable(new, new, "de", "en")
+    assert usable_kinds(new, new, "fr", "en") == (True, True) and usable_kinds(with_dates, with_dates, "fr", "en") \
+        == (True, False)
+    assert not usable_kinds(new, new, "de", "en")[1]
+    assert Protector.for_vocabularies(KNOWN, new, new, "fr", "en") == FR_EN

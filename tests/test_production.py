@@ -106,8 +106,8 @@ def test_the_export_translates_like_s2s(trained, exported):
     ct2 = open_translator(exported, beam=1)
     assert ct2.translate(dev) == s2s_greedy.translate(dev), "greedy search: the same output, sentence for sentence"
     # Beam search too, where the length limit does not cut the output (at the limit CTranslate2
-    # does not score an EOS; s2s does), and but for the length penalty (CTranslate2 divides by
-    # length ** alpha, s2s by GNMT's ((5 + length) / 6) ** alpha): without one they agree exactly.
+    # does not score an EOS; s2s does); without a length penalty, so that the run's
+    # decode.length_penalty_kind (CTranslate2 always divides by length ** alpha) cannot matter.
     s2s = Translator.load(run, beam=4, max_repeats=0, length_penalty=0.0)
     found = s2s.translate_batch(dev)
     bounds = [int(1.5 * len(s2s.src_tokenizer.encode(text)) + 10) for text in dev]

@@ -5,12 +5,15 @@ model family outside `seq2seq/models/`."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seq2seq"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
+ENTITIES = PACKAGE / "entities"
+SCRIPTS = sorted((PACKAGE.parent / "scripts").rglob("*.py"))
 COMMAND_MODULES = {"seq2seq.cli", "seq2seq.evaluate", "seq2seq.translate", "seq2seq.train", "seq2seq.__main__",
                    "seq2seq.average", "seq2seq.serve", "seq2seq.sweep"}
 
@@ -41,7 +44,7 @@ def test_files_and_functions_stay_small(path: Path):
 
 
 @pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name == "training"
-                                  or p.name in ("translator.py", "search.py", "metrics.py")], ids=name_of)
+                                  or p.name in ("translator.py", "pipeline.py", "search.py", "metrics.py")], ids=name_of)
 def test_training_and_the_translator_never_import_a_command(path: Path):
     imports = imported_modules(ast.parse(path.read_text(encoding="utf-8")))
     assert not imports & COMMAND_MODULES, f"{name_of(path)} imports {imports & COMMAND_MODULES}"
@@ -52,10 +55,10 @@ def test_search_imports_only_torch_the_interface_and_special_tokens():
     ours = {m for m in imports if m.startswith("seq2seq")}
     assert ours <= {"seq2seq.models.base", "seq2seq.models.base.Seq2SeqModel", "seq2seq.special_tokens",
                     "seq2seq.repetition", "seq2seq.repetition.repeating",
-                    "seq2seq.placement", "seq2seq.placement.SymbolCounts",
+                    "seq2seq.entities", "seq2seq.entities.SymbolCounts",
                     "seq2seq.special_tokens.BOS_ID", "seq2seq.special_tokens.EOS_ID",
                     "seq2seq.special_tokens.PAD_ID"}, ours
-    for helper in ("repetition.py", "placement.py"):  # the search's own helpers: torch and the special tokens only
+    for helper in ("repetition.py", "entities/placement.py"):  # the search's own helpers: torch and the special tokens only
         helper_imports = imported_modules(ast.parse((PACKAGE / helper).read_text(encoding="utf-8")))
         assert {m for m in helper_imports if m.startswith("seq2seq")} <= {
             "seq2seq.special_tokens", "seq2seq.special_tokens.EOS_ID"}, helper
@@ -71,3 +74,35 @@ def test_only_models_know_the_families(path: Path):
         if isinstance(node, ast.Attribute) and node.attr == "type" and isinstance(node.value, ast.Attribute) \
                 and node.value.attr == "model":
             pytest.fail(f"{name_of(path)}:{node.lineno} reads model.type")
+
+
+@pytest.mark.parametrize("path", sorted(ENTITIES.rglob("*.py")), ids=name_of)
+def test_entities_import_nothing_of_seq2seq_above_them(path: Path):
+    """seq2seq/entities/ stands on the standard library, torch and the special tokens only, so
+    data, the translator, checkpoints and the search can all use it."""
+    for module in imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+        top = module.split(".")[0]
+        if top == "seq2seq":
+            assert module.startswith(("seq2seq.entities", "seq2seq.special_tokens")), f"{name_of(path)} imports {module}"
+        else:
+            assert top in sys.stdlib_module_names or top == "torch", f"{name_of(path)} imports {module}"
+
+
+def entity_submodules() -> set[str]:
+    return {p.stem for p in ENTITIES.iterdir() if p.suffix == ".py" and p.stem != "__init__"} | {
+        p.name for p in ENTITIES.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if ENTITIES not in p.parents] + SCRIPTS,
+                         ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_only_the_entities_interface_is_used_outside_them(path: Path):
+    """Outside seq2seq/entities/, code imports `seq2seq.entities` (its __init__), never a submodule."""
+    inner = entity_submodules()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            assert not node.module.startswith("seq2seq.entities."), f"{path.name}: from {node.module} import ..."
+            if node.module == "seq2seq.entities":
+                assert not {alias.name for alias in node.names} & inner, f"{path.name} imports an entities submodule"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                assert not alias.name.startswith("seq2seq.entities."), f"{path.name}: import {alias.name}"

@@ -232,10 +232,38 @@ def test_patience_stops_when_dev_bleu_stalls(toy_data: Path, tmp_path: Path) -> 
     assert state["step"] == 6 and state["bad_validations"] == 2
 
 
-def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_data: Path, tmp_path: Path, monkeypatch) -> None:
-    import seq2seq.train as train_module
+def test_an_update_sums_its_totals_over_the_processes_in_one_all_reduce(toy_data: Path, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    from seq2seq.training.distributed import Distributed
+    from seq2seq.training.update import UpdateTotals
 
-    real_loss = train_module.projected_cross_entropy
+    class TwoProcesses:
+        """A collective that adds an identical second process's values."""
+
+        def __init__(self) -> None:
+            self.calls: list[list[float]] = []
+
+        def sum(self, values: list[float]) -> list[float]:
+            self.calls.append(list(values))
+            return [2 * v for v in values]
+
+    totals = UpdateTotals(loss_sum=3.5, interrupted=0.0, clock_s=12.0, snapshot_due=1.0)
+    assert UpdateTotals.unpack(totals.pack()) == totals
+    two = TwoProcesses()
+    assert totals.summed(two) == UpdateTotals(loss_sum=7.0, interrupted=0.0, clock_s=24.0, snapshot_due=2.0)
+    assert two.calls == [[3.5, 0.0, 12.0, 1.0]]
+
+    calls = []
+    real_sum = Distributed.sum
+    monkeypatch.setattr(Distributed, "sum", lambda self, values: calls.append(values) or real_sum(self, values))
+    run_training(toy_config(toy_data, max_steps=4, validate_every=100), tmp_path / "run")
+    assert len(calls) == 4 and all(len(values) == 4 for values in calls)  # one all-reduce per update
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_data: Path, tmp_path: Path, monkeypatch) -> None:
+    import seq2seq.training.update as update_module
+
+    real_loss = update_module.projected_cross_entropy
     calls = {"n": 0}
 
     def poisoned(states, weight, gold, eps, scale):
@@ -243,7 +271,7 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_data: Path, tmp
         loss = real_loss(states, weight, gold, eps, scale)
         return loss * float("nan") if calls["n"] == 8 else loss
 
-    monkeypatch.setattr(train_module, "projected_cross_entropy", poisoned)
+    monkeypatch.setattr(update_module, "projected_cross_entropy", poisoned)
     run_dir = tmp_path / "run"
     with pytest.raises(UserError, match=r"diverged at step 8: loss nan.*last\.pt still holds step 5"):
         run_training(toy_config(toy_data, save_every=5), run_dir)

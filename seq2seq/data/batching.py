@@ -21,12 +21,16 @@ An epoch's batches (`make_batches`), as in fairseq/JoeyNMT but spelled out:
     gold        (batch, tgt_len)   pieces + [EOS]     (what the decoder must predict)
 
 all right-padded with PAD_ID. A target of n pieces counts n + 1 tokens.
+
+Prepared splits are read here only (`read_split`, `read_split_chunks`), one way: lines end at
+'\n' (seq2seq.files.split_lines), as the raw corpus was read. `fitting` drops the pairs the
+model's positions cannot take, for training and for the dev loss alike.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +39,7 @@ from torch import Tensor
 
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
+from seq2seq.files import iter_lines
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -110,46 +115,72 @@ class ParallelCorpus:
         return ParallelCorpus(self.src.select(indices), self.tgt.select(indices))
 
 
+def fitting(corpus: ParallelCorpus, limit: int | None) -> tuple[ParallelCorpus, int]:
+    """`corpus` without the pairs longer than `limit` tokens (with EOS) on either side, which the
+    model's positional encodings cannot take; and how many went."""
+    if limit is None:
+        return corpus, 0
+    fits = (corpus.src_sizes <= limit) & (corpus.tgt_sizes <= limit)
+    n_dropped = len(corpus) - int(fits.sum())
+    return (corpus.select(torch.nonzero(fits).squeeze(1)) if n_dropped else corpus), n_dropped
+
+
+def replace_pairs(corpus: ParallelCorpus, indices: Sequence[int], new: ParallelCorpus) -> ParallelCorpus:
+    """`corpus` with its pairs at `indices` replaced by the pairs of `new`, in that order."""
+    if not indices:
+        return corpus
+    order = torch.arange(len(corpus))
+    order[torch.tensor(list(indices))] = len(corpus) + torch.arange(len(indices))
+    both = ParallelCorpus(TokenArrays.concat([corpus.src, new.src]), TokenArrays.concat([corpus.tgt, new.tgt]))
+    return both.select(order)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prepared splits (data/<name>/<split>.src and .tgt), read one way: lines end at '\n' only
+# (seq2seq.files.split_lines), as the raw corpus was read
+
+
+def split_paths(data_dir: Path, split: str) -> tuple[Path, Path]:
+    """The source and target files of a prepared split, checked to be there."""
+    paths = (data_dir / f"{split}.src", data_dir / f"{split}.tgt")
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"{path}: prepared data not found; run `s2s data prepare --config ...` first")
+    return paths
+
+
+def read_split_chunks(data_dir: Path, split: str,
+                      chunk_size: int | None = None) -> Iterator[tuple[list[str], list[str]]]:
+    """A prepared split's (source lines, target lines), `chunk_size` pairs at a time (all in one
+    without it), checked to be aligned. A chunk at a time, the whole text is never held at once."""
+    src_path, tgt_path = split_paths(data_dir, split)
+    src_lines, tgt_lines = iter_lines(src_path), iter_lines(tgt_path)
+    done = 0
+    while True:
+        src, tgt = list(itertools.islice(src_lines, chunk_size)), list(itertools.islice(tgt_lines, chunk_size))
+        if len(src) != len(tgt):
+            n_src, n_tgt = done + len(src) + sum(1 for _ in src_lines), done + len(tgt) + sum(1 for _ in tgt_lines)
+            raise UserError(f"{src_path} has {n_src:,} lines but {tgt_path} has {n_tgt:,}; "
+                            "re-run `s2s data prepare --force`")
+        if not src:
+            return
+        done += len(src)
+        yield src, tgt
+
+
 def read_split(data_dir: Path, split: str) -> tuple[list[str], list[str]]:
     """The (source lines, target lines) of a prepared split, checked to be aligned."""
-    paths = [data_dir / f"{split}.src", data_dir / f"{split}.tgt"]
-    sides = []
-    for path in paths:
-        try:
-            sides.append(path.read_text(encoding="utf-8").splitlines())
-        except FileNotFoundError:
-            raise UserError(f"{path}: prepared data not found; run `s2s data prepare --config ...` "
-                            "first") from None
-    src_lines, tgt_lines = sides
-    if len(src_lines) != len(tgt_lines):
-        raise UserError(f"{paths[0]} has {len(src_lines)} lines but {paths[1]} has {len(tgt_lines)}; "
-                        "re-run `s2s data prepare --force`")
-    return src_lines, tgt_lines
+    return next(read_split_chunks(data_dir, split), ([], []))
 
 
 def encode_split(data_dir: Path, split: str, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer,
                  chunk_size: int = 50_000) -> ParallelCorpus:
-    """A prepared split encoded into flat arrays, read a chunk of lines at a time.
-
-    Streaming keeps the peak small: the whole text is never held as Python strings at once.
-    """
-    paths = [data_dir / f"{split}.src", data_dir / f"{split}.tgt"]
-    for path in paths:
-        if not path.is_file():
-            raise UserError(f"{path}: prepared data not found; run `s2s data prepare --config ...` first")
+    """A prepared split encoded into flat arrays, read a chunk of lines at a time (bounded memory)."""
     src_parts: list[TokenArrays] = []
     tgt_parts: list[TokenArrays] = []
-    with open(paths[0], encoding="utf-8") as src_file, open(paths[1], encoding="utf-8") as tgt_file:
-        while True:
-            src_lines = [line.rstrip("\n") for line in itertools.islice(src_file, chunk_size)]
-            tgt_lines = [line.rstrip("\n") for line in itertools.islice(tgt_file, chunk_size)]
-            if len(src_lines) != len(tgt_lines):
-                raise UserError(f"{paths[0]} and {paths[1]} have different numbers of lines; re-run "
-                                "`s2s data prepare --force`")
-            if not src_lines:
-                break
-            src_parts.append(TokenArrays.from_lists(src_tokenizer.encode_batch(src_lines)))
-            tgt_parts.append(TokenArrays.from_lists(tgt_tokenizer.encode_batch(tgt_lines)))
+    for src_lines, tgt_lines in read_split_chunks(data_dir, split, chunk_size):
+        src_parts.append(TokenArrays.from_lists(src_tokenizer.encode_batch(src_lines)))
+        tgt_parts.append(TokenArrays.from_lists(tgt_tokenizer.encode_batch(tgt_lines)))
     if not src_parts:
         return ParallelCorpus(TokenArrays.from_lists([]), TokenArrays.from_lists([]))
     return ParallelCorpus(TokenArrays.concat(src_parts), TokenArrays.concat(tgt_parts))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from seq2seq.config import DataConfig
 from seq2seq.errors import UserError
+from seq2seq.files import split_lines
 
 
 @dataclass
@@ -104,13 +105,9 @@ def _read_lines(path: Path, role: str, key: str) -> tuple[list[str], InputFile]:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise UserError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte "
                         f"{column} of the line); convert the file to UTF-8, e.g. with iconv") from None
-    text = text.removeprefix("\ufeff")
-    # Split on LF only: str.splitlines() would also split on U+2028, U+0085, form feeds ...,
-    # which would silently break the alignment of two files.
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last line, it does not start a new one
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    # at LF only, as every text file (prepared splits too): str.splitlines() would also split on
+    # U+2028, U+0085, form feeds ..., which would silently break the alignment of two files
+    lines = split_lines(text.removeprefix("\ufeff"))
     info = InputFile(role=role, path=str(path), sha256=hashlib.sha256(raw).hexdigest(),
                      bytes=len(raw), lines=len(lines))
     return lines, info

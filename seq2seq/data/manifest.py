@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq.config import Config, DataConfig
+from seq2seq.config_history import upgrade_section
 from seq2seq.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -23,8 +24,9 @@ _NOT_IDENTITY = ("dir", "path", "src_path", "tgt_path")
 
 
 def identity(config: dict[str, Any], inputs: list[dict[str, Any]], version: Any) -> dict[str, Any]:
-    # a key added to DataConfig after a corpus was prepared counts as its default there
-    config = {**dataclasses.asdict(DataConfig()), **config}
+    # a key added to DataConfig after a corpus was prepared counts as its default there, a renamed
+    # one under its new name
+    config = {**dataclasses.asdict(DataConfig()), **upgrade_section("data", config)}
     return {"version": version,
             "config": {k: v for k, v in config.items() if k not in _NOT_IDENTITY},
             "inputs": [(i.get("role"), i.get("sha256")) for i in inputs]}

@@ -58,8 +58,8 @@ from seq2seq.config import Config, DataConfig
 from seq2seq.data.corpus import RawCorpus, read_corpus
 from seq2seq.data.manifest import FORMAT, MANIFEST, PREPARE_VERSION, existing_state
 from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
-from seq2seq.data.placeholders import DATE_SYMBOLS, PLACE_SYMBOLS, SYMBOLS, has_symbols
 from seq2seq.data.tokenizer import load_tokenizers, spm_filenames, train_sentencepiece
+from seq2seq.entities import SYMBOLS, missing_symbols
 from seq2seq.errors import UserError
 from seq2seq.files import write_directory_atomically
 
@@ -99,10 +99,9 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
     if state == "same" and not force:
         print(f"{out_dir}: already prepared, nothing to do (same data config and input; "
               "--force prepares it again)")
-        tokenizer = load_tokenizers(out_dir, data.joint_vocab)[1] if data.placeholders else None
-        if tokenizer is not None and not has_symbols(tokenizer, PLACE_SYMBOLS):
-            what = "place symbols (⦅L1⦆..)" if has_symbols(tokenizer, DATE_SYMBOLS) \
-                else "month, weekday and place symbols (⦅T1⦆.., ⦅L1⦆..)"
+        tokenizer = load_tokenizers(out_dir, data.joint_vocab)[1] if data.entity_symbols else None
+        what = missing_symbols(tokenizer) if tokenizer is not None else None
+        if what:
             print(f"{out_dir}: its vocabulary predates the {what}, so they stay words in training; "
                   "--force prepares it again with them (the same splits)")
         return out_dir
@@ -274,7 +273,7 @@ def _train_vocabulary(train: list[Pair], data: DataConfig, progress: _Progress) 
     settings = dict(vocab_size=data.vocab_size, model_type=data.vocab_type,
                     character_coverage=data.character_coverage,
                     max_sentences=data.spm_max_sentences, seed=data.seed,
-                    symbols=SYMBOLS if data.placeholders else ())
+                    symbols=SYMBOLS if data.entity_symbols else ())
     if data.joint_vocab:
         sentences = [p.src for p in train] + [p.tgt for p in train]
         progress(f"training SentencePiece ({data.vocab_type}, {data.vocab_size:,} pieces, joint) on "

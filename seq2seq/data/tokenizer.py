@@ -92,7 +92,7 @@ def train_sentencepiece(sentences: Iterable[str], *, vocab_size: int, model_type
     drawn here with `random.Random(seed)` (order kept) instead of by SentencePiece's own
     unseeded sampler. `seed_sentences_shuffle` is kept for compatibility; it has no effect.
     `what` names the config key in error messages (e.g. "data.vocab_size (source side)").
-    `symbols` become pieces of their own, never split or merged (data.placeholders).
+    `symbols` become pieces of their own, never split or merged (data.entity_symbols).
     """
     del seed_sentences_shuffle
     if max_sentences:

@@ -33,12 +33,14 @@ from typing import Any, Sequence
 from seq2seq import __version__
 from seq2seq.checkpoint import load_checkpoint, model_from_payload
 from seq2seq.config import DecodeConfig
-from seq2seq.data.normalize import elision_language, normalize_text
-from seq2seq.data.placeholders import Protector, protect_all, restore
+from seq2seq.data.normalize import elision_language
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 from seq2seq.files import replace_directory
-from seq2seq.translator import LINE_BREAKS, TextTranslator, Translation, TranslationResult, make_batches
+from seq2seq.entities import Protector
+from seq2seq.pipeline import DEFAULT_MAX_POSITIONS, TextTranslator, TranslationResult, batches_by_length
+from seq2seq.search import Hypothesis, SearchOptions
+from seq2seq.special_tokens import UNK_ID
 
 EXPORT_INFO = "s2s_export.json"  # what translating with the export needs besides the weights
 QUANTIZATIONS = ("int8", "int16", "float16", "bfloat16", "float32")
@@ -90,6 +92,7 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
                 "decode": {k: getattr(config.decode, k) for k in (
                     "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
                     "batch_tokens")},
+                "max_positions": loaded.model.max_positions,  # rows of its positional encodings
                 "placeholders": loaded.protector.to_state() if loaded.protector else None}
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
@@ -212,20 +215,24 @@ def ct2_device(name: str | None, key: str = "device") -> tuple[str, int]:
 
 
 class CTranslate2Translator(TextTranslator):
-    """An exported model behind the Translator's interface (translate, translate_batch)."""
+    """An exported model behind the Translator's interface (translate, translate_batch): the
+    pipeline of `seq2seq.pipeline` around CTranslate2's search."""
 
     def __init__(self, path: Path, *, beam: int | None = None, batch_tokens: int | None = None,
                  length_penalty: float | None = None, device: str | None = None, threads: int | None = None,
-                 placeholders: bool | None = None) -> None:
-        """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`); placeholders=False: without them."""
+                 protect_entities: bool | None = None) -> None:
+        """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`); protect_entities=False: without
+        entity symbols."""
         ctranslate2 = ctranslate2_module()
         self.path = path / "model.bin"
         self.config = None  # the training config is not exported; `eval --split` needs the run
         self.info = json.loads((path / EXPORT_INFO).read_text(encoding="utf-8"))
         overrides = (("beam_size", beam), ("batch_tokens", batch_tokens), ("length_penalty", length_penalty),
-                     ("placeholders", placeholders))
+                     ("protect_entities", protect_entities))
         decode = {**self.info["decode"], **{k: v for k, v in overrides if v is not None}}
         self.settings = DecodeConfig(**decode)
+        data = self.info["data"]
+        self.normalization, self.lowercase, self.elision = data["normalization"], data["lowercase"], data.get("elision")
         self.src_tokenizer = Tokenizer((path / "spm.src.model").read_bytes(), origin=str(path / "spm.src.model"))
         self.tgt_tokenizer = Tokenizer((path / "spm.tgt.model").read_bytes(), origin=str(path / "spm.tgt.model"))
         self.tgt_ids = {piece: i for i, piece in enumerate(_vocabulary(self.tgt_tokenizer))}
@@ -241,44 +248,38 @@ class CTranslate2Translator(TextTranslator):
     def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
                         attention: bool = False) -> list[TranslationResult]:
-        """As Translator.translate_batch, with two differences: CTranslate2 divides a hypothesis' score by
-        length ** length_penalty where s2s uses GNMT's ((5 + length) / 6) ** length_penalty, so beam
-        search may rank hypotheses of different lengths differently (with 0, not at all); and its
-        search has no rule that places each placeholder symbol exactly once (seq2seq/placement.py),
-        so where the model slips an export may drop or double a name that s2s keeps."""
+        """As Translator.translate_batch (the same pipeline), but for CTranslate2's search: it divides a
+        hypothesis' score by length ** length_penalty (s2s's default kind, `length`; a model set to
+        decode.length_penalty_kind gnmt may rank hypotheses of different lengths differently here); it
+        has no repetition stop (decode.max_repeats) and no rule that places each entity symbol
+        exactly once (seq2seq.entities), so where the model slips an export may drop or double a
+        name that s2s keeps; at the length bound it scores no EOS; and it gives no attention."""
         if attention:
             raise UserError(f"{self.path}: an exported CTranslate2 model gives no attention weights; "
                             "plot with the s2s run instead")
-        settings, data = self.settings, self.info["data"]
-        texts = [normalize_text(s, data["normalization"], data["lowercase"], data.get("elision")) for s in sentences]
-        texts, originals = protect_all(texts, self.protector if settings.placeholders else None)
-        todo = [i for i, text in enumerate(texts) if text]
-        pieces = [self.src_tokenizer.pieces(ids) for ids in self.src_tokenizer.encode_batch([texts[i] for i in todo])]
-        results = [TranslationResult(sentence, [Translation([], 0.0)]) for sentence in sentences]
-        if not pieces:
-            return results
-        # s2s bounds each output by its own source length; CTranslate2 takes one bound per call:
-        # batches of similar length (as s2s makes them) each get their longest bound, and longer
-        # outputs are cut to their own bound afterwards.
-        bounds = [max_len or int(settings.max_len_ratio * len(p) + settings.max_len_offset) for p in pieces]
-        beam_size = max(beam or settings.beam_size, n_best)
-        found: list[Any] = [None] * len(pieces)
-        for batch in make_batches([len(p) for p in pieces], batch_tokens or settings.batch_tokens):
-            answers = self.engine.translate_batch(
-                [pieces[i][:1023] for i in batch], beam_size=beam_size, num_hypotheses=n_best,
-                length_penalty=settings.length_penalty, max_decoding_length=max(bounds[i] for i in batch),
-                return_scores=True)
-            for i, answer in zip(batch, answers):
-                found[i] = answer
-        dates = self.protector.dates if self.protector else None  # put back in the target language
-        for index, result, bound in zip(todo, found, bounds):
-            hyps = []
-            for tokens, score in zip(result.hypotheses, result.scores):
-                ids = [self.tgt_ids.get(token, 1) for token in tokens if token != "</s>"][:bound]
-                text = restore(self.tgt_tokenizer.decode(ids), originals[index], dates).translate(LINE_BREAKS)
-                hyps.append(Translation(ids, float(score), None, text))
-            results[index].hypotheses = hyps
-        return results
+        return super().translate_batch(sentences, beam=beam, n_best=n_best, max_len=max_len,
+                                       batch_tokens=batch_tokens, attention=False)
+
+    @property
+    def max_positions(self) -> int:
+        """Longest source or output the model takes, in pieces with BOS/EOS (its positional encodings)."""
+        return int(self.info.get("max_positions", DEFAULT_MAX_POSITIONS))  # older exports: the default
+
+    def _batches(self, lengths: list[int], batch_tokens: int, beam_size: int) -> list[list[int]]:
+        # as exports have always been batched: pieces without the EOS (CTranslate2 adds its own),
+        # batch_tokens of them per batch whatever the beam
+        return batches_by_length([n - 1 for n in lengths], batch_tokens)
+
+    def _search(self, sources: list[list[int]], max_lengths: list[int], options: SearchOptions) -> list[list[Hypothesis]]:
+        # CTranslate2 takes one length bound per call: the batch's longest (its sentences have
+        # similar lengths); each output is then cut to its own bound.
+        answers = self.engine.translate_batch(
+            [self.src_tokenizer.pieces(ids[:-1]) for ids in sources], beam_size=options.beam_size,
+            num_hypotheses=options.n_best, length_penalty=options.alpha, max_decoding_length=max(max_lengths),
+            return_scores=True)
+        return [[Hypothesis([self.tgt_ids.get(token, UNK_ID) for token in tokens if token != "</s>"][:bound],
+                            float(score)) for tokens, score in zip(answer.hypotheses, answer.scores)]
+                for answer, bound in zip(answers, max_lengths)]
 
 
 def export_command(*, model: Path | None, output: Path, fmt: str, quantization: str, force: bool) -> None:

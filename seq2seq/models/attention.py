@@ -73,7 +73,7 @@ def scaled_dot_product_attention(
             # The CPU flash-attention backward is ~18x slower in bfloat16 than in float32 (torch
             # 2.13): in 16-bit training, attention alone runs in float32 (a small share of the FLOPs).
             # Written out in bf16 instead (softmax in float32) it saves ~45 MB of peak memory and
-            # is no faster (measured on AMD Zen 4, AVX512-BF16; README "Precision and devices").
+            # is no faster (measured on AMD Zen 4, AVX512-BF16; docs/precision-and-devices.md).
             output = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
                                                     dropout_p=dropout_p, is_causal=causal)
             return output.to(q.dtype), None

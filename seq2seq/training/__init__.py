@@ -1,9 +1,10 @@
 """Pieces of the training loop in `seq2seq/train.py`, one job each.
 
     state.py        where training stands (TrainState, saved in last.pt)
-    stopping.py     stop rules, the run's clock, Ctrl-C / SIGTERM
+    stopping.py     stop rules, divergence, the run's clock, Ctrl-C / SIGTERM
     resume.py       what --resume checks (config, vocabulary, data) and the random streams it restores
     epochs.py       each epoch's batches, cut into whole updates
+    update.py       the steps of one update: backward, the totals' one all-reduce, learning rate, clipping
     progress.py     progress lines, validation reports, budget and ETA
     run_dir.py      the run directory: refuse/force/resume, train.log, metrics.csv, live bar
     validation.py   dev loss, greedy dev BLEU/chrF and sample translations (through the Translator)

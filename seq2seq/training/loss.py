@@ -14,8 +14,8 @@ gradients of the states and of the weight, and throws the block away. The (token
 logits and their gradient (2 x 64 MB at 2,000 target tokens and 8k vocabulary) never exist
 whole, padding positions are never projected, and each block stays in cache.
 `projected_loss_sum` (validation) is the same loss without gradients, also a block at a time:
-computed from whole dev batches' logits, the dev loss added 145-221 MB to a run's memory (README,
-"Speed and memory"). `token_loss_sum` is the plain F.cross_entropy on logits; the tests check
+computed from whole dev batches' logits, the dev loss added 145-221 MB to a run's memory (docs/training.md,
+"Memory"). `token_loss_sum` is the plain F.cross_entropy on logits; the tests check
 that all three agree.
 """
 

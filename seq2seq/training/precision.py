@@ -99,8 +99,9 @@ class MixedPrecision:
             torch._foreach_mul_(master_grads, 1.0 / self.loss_scale)
         torch._foreach_zero_(work_grads)
 
-    def apply_update(self, grad_norm: float) -> bool:
-        """After the gradients are in the master: False if float16 overflowed (skip this update)."""
+    def accept_gradients(self, grad_norm: float) -> bool:
+        """After the gradients are in the master: False if float16 overflowed (skip this update;
+        the loss scale is lowered)."""
         if self.scaler is None:
             return True
         return self.scaler.update(math.isfinite(grad_norm))

@@ -30,7 +30,6 @@ from seq2seq.files import atomic_write
 from seq2seq.config import Config
 from seq2seq.data.tokenizer import spm_filenames
 from seq2seq.errors import UserError
-from seq2seq.training.state import TrainState
 
 ARTIFACTS = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
              "spm.model", "spm.src.model", "spm.tgt.model")
@@ -186,10 +185,9 @@ def plot_curves(run_dir: Path, log: RunLog) -> None:
         log.info(f"(training curves not plotted: {type(exc).__name__}: {exc})")
 
 
-def copy_snapshot(run_dir: Path, minutes: float, state: TrainState, log: RunLog) -> None:
+def copy_snapshot(run_dir: Path, minutes: float) -> Path:
     """best-at-<m>min.pt: a copy of best.pt as it stands after `minutes` of training (with a
     schedule that does not depend on the budget, what a run with train.max_minutes=<m> would leave)."""
     target = run_dir / f"best-at-{minutes:g}min.pt"
     atomic_write(target, lambda tmp: shutil.copyfile(run_dir / "best.pt", tmp))
-    best = f"{state.best_bleu:.2f}" if state.best_bleu > float("-inf") else "n/a"
-    log.info(f"{minutes:g} minutes: copied best.pt (dev BLEU {best} at step {state.best_step}) to {target}")
+    return target

@@ -25,6 +25,13 @@ class TrainState:
     window_tokens: int = 0
     window_train_s: float = 0.0
 
+    def count_update(self, tokens: int, loss_sum: float, seconds: float) -> None:
+        """An update of `tokens` target tokens, summed loss `loss_sum`, `seconds` of training."""
+        self.tokens_seen += tokens
+        self.window_loss += loss_sum
+        self.window_tokens += tokens
+        self.window_train_s += seconds
+
     def epoch_fraction(self, batches_in_epoch: int) -> float:
         """Epochs done, counting the current one's share (2.25: a quarter into the third)."""
         return self.epoch + self.batch_in_epoch / batches_in_epoch

@@ -1,11 +1,13 @@
-"""When training stops: step, epoch and time budgets, early stopping, and the clock they read."""
+"""When training stops: step, epoch and time budgets, early stopping, divergence, and the clock they read."""
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from seq2seq.config import TrainConfig
@@ -52,6 +54,15 @@ class Clock:
 def out_of_time(elapsed_s: float, last_validation_s: float, budget_minutes: float | None) -> bool:
     """Stop now if the final validation would not fit in `budget_minutes` any more."""
     return budget_minutes is not None and elapsed_s + last_validation_s >= 60 * budget_minutes
+
+
+def divergence_message(step: int, loss_sum: float, grad_norm: float, last: Path, last_saved_step: int | None) -> str:
+    """Why training stops at update `step` (not applied): its loss or gradient norm is not finite."""
+    what = f"loss {loss_sum}" if not math.isfinite(loss_sum) else f"gradient norm {grad_norm}"
+    saved = (f"{last} still holds step {last_saved_step}" if last_saved_step is not None
+             else "no checkpoint was written")
+    return (f"training diverged at step {step}: {what}. That update was not applied and {saved}. "
+            "Lower train.lr, lengthen train.warmup_steps or set train.clip_norm")
 
 
 def stop_reason(train: TrainConfig, state: TrainState, *, interrupted: bool, out_of_time: bool) -> str | None:

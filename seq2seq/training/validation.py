@@ -15,12 +15,12 @@ import torch
 from torch import Tensor
 
 from seq2seq.config import Config
-from seq2seq.data.batching import ParallelCorpus, collate, encode_corpus, make_batches, read_split
+from seq2seq.data.batching import ParallelCorpus, collate, encode_corpus, fitting, make_batches, read_split
 from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.entities import Protector
 from seq2seq.metrics import score_translations
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.training.loss import projected_loss_sum
-from seq2seq.data.placeholders import Protector
 from seq2seq.translator import Translator
 
 
@@ -39,14 +39,11 @@ class DevSet:
 
 def load_dev_set(data_dir: Path, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer, batch_tokens: int,
                  max_positions: int | None) -> DevSet:
+    """The dev split; its loss leaves out the pairs longer than max_positions (its BLEU does not)."""
     src_lines, tgt_lines = read_split(data_dir, "dev")
-    corpus = encode_corpus(src_lines, tgt_lines, src_tokenizer, tgt_tokenizer)
-    fits = torch.ones(len(corpus), dtype=torch.bool)
-    if max_positions is not None:  # the loss cannot be computed beyond the positional encodings
-        fits = (corpus.src_sizes <= max_positions) & (corpus.tgt_sizes <= max_positions)
-    kept = torch.nonzero(fits).squeeze(1)
-    batches = make_batches(corpus.src_sizes[kept], corpus.tgt_sizes[kept], batch_tokens, 1, None, shuffle=False)
-    return DevSet(src_lines, tgt_lines, corpus, [kept[b] for b in batches])
+    corpus, _ = fitting(encode_corpus(src_lines, tgt_lines, src_tokenizer, tgt_tokenizer), max_positions)
+    batches = make_batches(corpus.src_sizes, corpus.tgt_sizes, batch_tokens, 1, None, shuffle=False)
+    return DevSet(src_lines, tgt_lines, corpus, batches)
 
 
 @torch.no_grad()

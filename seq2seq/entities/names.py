@@ -1,37 +1,42 @@
-"""Names that stand on both sides of a sentence pair, and their consistent substitution.
-
-Used by the training augmentation (`train.name_augmentation`, see `seq2seq/data/augment.py`) and
-by `scripts/make_names_test.py`, so both find names by the same rule.
+"""Names: words that stand on both sides of a sentence pair, their symbols ⦅N1⦆..⦅N6⦆, and
+their consistent substitution (`train.name_augmentation`; scripts/make_names_test.py finds names
+by the same rule).
 
 A whitespace token is a name candidate when what is left of it after stripping (its core)
 
 - surrounding punctuation: quotes, brackets, . , ; : ! ? ... (a name after a quote counts),
-- in front, a French elision d' / qu' / jusqu' / lorsqu' / puisqu' ("d'Alice" -> "Alice"),
+- in front, an elision d' / qu' / jusqu' / lorsqu' / puisqu' ("d'Alice" -> "Alice"),
 - behind, an English possessive 's ("Tom's" -> "Tom"),
 
 starts with a capital letter, is at least 2 characters long, is letters with at most inner
 hyphens or apostrophes ("Jean-Luc", "O'Brien"), is not an all-capitals abbreviation of 3 letters
 or fewer ("OK", "TV", "USA"), and has no other elided word in front: "l'Afrique" (an article)
-and "J'ai" are not names. A candidate is *shared* when the same core occurs the same number of
-times on both sides ("Tom" in "C'est le chien de Tom." and "It's Tom's dog."). Only shared
-names are ever substituted; a capitalised word on one side only ("Jean" / "John", "Tom" /
-"He") leaves the pair as it is. A capitalised word that starts both sentences alike
-("Internet", "Super !") is shared too: copying it is what the augmentation teaches anyway.
+and "J'ai" are not names. These rules hold in every language. A candidate is *shared* when the
+same core occurs the same number of times on both sides ("Tom" in "C'est le chien de Tom." and
+"It's Tom's dog."). Only shared names are ever substituted; a capitalised word on one side only
+("Jean" / "John", "Tom" / "He") leaves the pair as it is. A capitalised word that starts both
+sentences alike ("Internet", "Super !") is shared too: copying it is what the augmentation
+teaches anyway.
 
-On a French side the substitution keeps the elision right: "de Tom" -> "d'Alice",
-"d'Alice" -> "de Tom" (also que/qu', jusque, lorsque, puisque).
+In a language that elides (its table's `elidable` words: French) the substitution keeps the
+elision right: "de Tom" -> "d'Alice", "d'Alice" -> "de Tom" (also que/qu', jusque, lorsque, puisque).
+
+A subword model cannot spell a name it has rarely seen: Tatoeba's names are nearly all "Tom" and
+"Mary", and a model trained on it turns "Jane" into "Afa". So translation puts a symbol in place
+of each name the model does not know (`Names.protect`), and training teaches it to carry them.
 """
 
 from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from collections import Counter
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, NamedTuple
 
-from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.entities.lang import rules
+from seq2seq.entities.symbols import NAME_SYMBOLS, Tokenizer
+from seq2seq.entities.words import starts_with_vowel
 from seq2seq.special_tokens import UNK_ID
 
 _LEAD = "[\"'’“”«»‘‚„‹›(\\[{¡¿*_]*"
@@ -41,7 +46,6 @@ _CORE = f"{_LETTER}(?:{_LETTER}|[-'’](?={_LETTER}))*?"  # lazy: a possessive '
 _TRAIL = "(?:['’]s)?[\"'’“”«»‘›)\\]}.,;:!?…*_]*"
 _CANDIDATE = re.compile(f"({_LEAD})({_ELISION})({_CORE})({_TRAIL})", re.IGNORECASE)
 _ELIDED_WORD = re.compile("^[cjlmnst]['’]", re.IGNORECASE)  # l'Afrique, J'ai, C'est: not names
-_ELIDABLE = {"de", "que", "jusque", "lorsque", "puisque"}  # before a vowel: d', qu', jusqu', ...
 _ELIDED_ALONE = re.compile("^[cjlmnst]['’]$", re.IGNORECASE)  # "l'" split off its word (data.split_elision)
 
 
@@ -94,17 +98,12 @@ def shared_names(src: str, tgt: str) -> list[str]:
     return [name for name, count in src_counts.items() if tgt_counts.get(name) == count]
 
 
-def starts_with_vowel(word: str) -> bool:
-    """French elides before a vowel ("d'Alice", "d'Élodie"); h and y are left alone."""
-    return unicodedata.normalize("NFD", word[:1])[:1].lower() in ("a", "e", "i", "o", "u")
-
-
-def substitute(text: str, mapping: dict[str, str], french: bool = False) -> str:
-    """`text` with every candidate whose core is a key of `mapping` replaced by its value.
-
-    french=True also keeps elision right: "de Tom" -> "d'Alice" and "d'Alice" (or "d' Alice")
-    -> "de Tom".
+def substitute_names(text: str, mapping: dict[str, str], lang: str = "") -> str:
+    """`text` with every candidate whose core is a key of `mapping` replaced by its value, in a
+    language that elides (French) with the elision kept right: "de Tom" -> "d'Alice" and
+    "d'Alice" (or "d' Alice") -> "de Tom".
     """
+    elidable = rules(lang).elidable
     tokens: list[str | None] = list(text.split(" "))
     for i, found in enumerate(candidates(text.split(" "))):
         if found is None or found.core not in mapping:
@@ -112,17 +111,64 @@ def substitute(text: str, mapping: dict[str, str], french: bool = False) -> str:
         new = mapping[found.core]
         lead, elision, trail = found.lead, found.elision, found.trail
         previous = tokens[i - 1] if i > 0 else None
-        if french and elision and not starts_with_vowel(new):
+        if elidable and elision and not starts_with_vowel(new):
             tokens[i] = f"{lead}{elision[:-1]}e {new}{trail}"  # d'Alice -> de Tom
-        elif french and not lead and previous and previous[-1:] in "'’" \
-                and previous[:-1].lower() + "e" in _ELIDABLE and not starts_with_vowel(new):
+        elif elidable and not lead and previous and previous[-1:] in "'’" \
+                and previous[:-1].lower() + "e" in elidable and not starts_with_vowel(new):
             tokens[i - 1], tokens[i] = f"{previous[:-1]}e", f"{new}{trail}"  # d' Alice -> de Tom
-        elif french and not elision and not lead and starts_with_vowel(new) and previous \
-                and previous.lower() in _ELIDABLE:
+        elif elidable and not elision and not lead and starts_with_vowel(new) and previous \
+                and previous.lower() in elidable:
             tokens[i - 1], tokens[i] = None, f"{previous[:-1]}'{new}{trail}"  # de Tom -> d'Alice
         else:
             tokens[i] = f"{lead}{elision}{new}{trail}"
     return " ".join(t for t in tokens if t is not None)
+
+
+KNOWN_MIN_COUNT = 2  # a word seen once (or never) in training is one the model cannot translate
+_ELIDED_ARTICLE = re.compile("^[cjlmnst]['’]")  # l'Afrique -> afrique
+
+
+def word_parts(core: str) -> list[str]:
+    """A word's lower-cased parts, as known words are counted: "Jean-Luc" -> ["jean", "luc"],
+    "l'Afrique" -> ["afrique"], "Contrôle-toi" -> ["contrôle", "toi"]."""
+    return _ELIDED_ARTICLE.sub("", core.lower()).split("-")
+
+
+def known_words(lines: Iterable[str], min_count: int = KNOWN_MIN_COUNT) -> frozenset[str]:
+    """The lower-cased word parts that occur at least `min_count` times in `lines`."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        for token in line.split(" "):
+            counts.update(word_parts(token.strip("\"'’“”«»‘‚„‹›()[]{}.,;:!?…*_")))
+    return frozenset(word for word, count in counts.items() if count >= min_count and word)
+
+
+class Names:
+    """The names kind: a name candidate whose parts the model does not know (a known name, "Tom",
+    or a capitalised ordinary word, "Visite", stays text and is translated as usual)."""
+
+    symbols: ClassVar[tuple[str, ...]] = NAME_SYMBOLS
+
+    def __init__(self, known: frozenset[str], lang: str = "") -> None:
+        self.known, self.lang = known, lang  # the words of the training source; its language
+
+    def shared(self, src: str, tgt: str) -> list[str]:
+        return shared_names(src, tgt)
+
+    def protect(self, text: str) -> tuple[str, dict[str, str]]:
+        """(text with a symbol for each unknown name, in order of appearance; {symbol: name})."""
+        names: list[str] = []
+        for found in candidates(text.split(" ")):
+            if found is not None and found.core not in names \
+                    and not all(part in self.known for part in word_parts(found.core)):
+                names.append(found.core)
+        mapping = dict(zip(names, self.symbols))
+        if mapping:
+            text = substitute_names(text, mapping, self.lang)
+        return text, {symbol: name for name, symbol in mapping.items()}
+
+    def restore(self, words: str) -> str:
+        return words
 
 
 def usable_names(names: Sequence[str], *tokenizers: Tokenizer) -> list[str]:
@@ -153,11 +199,11 @@ class NameAugmentation:
     """
 
     def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], pool: Sequence[str],
-                 src_french: bool = False, tgt_french: bool = False) -> None:
+                 src_lang: str = "", tgt_lang: str = "") -> None:
         if len(pool) < 10:
             raise ValueError(f"only {len(pool)} names to draw from")
         self.src_lines, self.tgt_lines, self.pool = src_lines, tgt_lines, list(pool)
-        self.src_french, self.tgt_french = src_french, tgt_french
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.eligible: list[tuple[int, list[str]]] = []
         for i, (src, tgt) in enumerate(zip(src_lines, tgt_lines)):
             names = shared_names(src, tgt)
@@ -172,6 +218,6 @@ class NameAugmentation:
             if rng.random() >= probability:
                 continue
             mapping = draw_names(names, self.pool, rng)
-            changed[i] = (substitute(self.src_lines[i], mapping, self.src_french),
-                          substitute(self.tgt_lines[i], mapping, self.tgt_french))
+            changed[i] = (substitute_names(self.src_lines[i], mapping, self.src_lang),
+                          substitute_names(self.tgt_lines[i], mapping, self.tgt_lang))
         return changed

@@ -1,6 +1,6 @@
-"""Placement of placeholder symbols: every symbol of a source is in its translation, as often.
+"""Placement of entity symbols: every symbol of a source is in its translation, as often.
 
-A model trained with placeholders (seq2seq/data/placeholders.py) usually moves each symbol of
+A model trained with entity symbols (protector.py) usually moves each symbol of
 the source into its output, but a small model slips: it drops one ("Giulia and Mateo." for
 "... Giulia et Mateo à Rome") or writes one twice ("in Mateo" for "à Rome"). Both are worse
 than any other mistake it could make, since the symbol is a name or a number the user wrote.
@@ -24,7 +24,7 @@ NEG_INF = float("-inf")
 
 @dataclass
 class SymbolCounts:
-    """How often each placeholder symbol is in each source (the output must have it as often)."""
+    """How often each entity symbol is in each source (the output must have it as often)."""
 
     target_ids: Tensor  # (symbols,) the symbols' target ids
     needed: Tensor  # (batch, symbols)
@@ -38,9 +38,9 @@ class SymbolCounts:
         needed = (src_tokens.unsqueeze(-1) == source_ids).sum(1)
         return SymbolCounts(target_ids, needed, bool(needed.any()))
 
-    def place_(self, log_probs: Tensor, history: Tensor, sentences: Tensor, free_to_end: Tensor) -> None:
+    def place_(self, log_probs: Tensor, history: Tensor, sentences: Tensor, must_end: Tensor) -> None:
         """In place: a symbol placed as often as its source has it is no output any more; EOS is
-        none while a symbol is missing, except in rows `free_to_end` (the length limit, a repetition).
+        none while a symbol is missing, except in rows that `must_end` (the length limit, a repetition).
 
         log_probs: (rows, vocab); history: (rows, step - 1); sentences: (rows,) each row's batch row.
         """
@@ -50,5 +50,5 @@ class SymbolCounts:
         needed = self.needed[sentences]  # (rows, symbols)
         placed = (history.unsqueeze(-1) == self.target_ids).sum(1)
         log_probs[:, self.target_ids] = log_probs[:, self.target_ids].masked_fill(placed >= needed, NEG_INF)
-        missing = (placed < needed).any(1) & ~free_to_end
+        missing = (placed < needed).any(1) & ~must_end
         log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(missing, NEG_INF)

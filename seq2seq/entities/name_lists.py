@@ -1,15 +1,11 @@
-"""Names for the name augmentation (`train.name_augmentation`) and for the held-out names test.
+"""Names for the name augmentation (`train.name_augmentation`).
 
-Two disjoint lists, so a names test made with `held_out_names()` measures names the augmentation
-never showed the model:
-
-- `augmentation_names()`: given names and surnames of many languages and origins (Latin
-  alphabet, accented ones included) plus plausible names invented from syllables;
-- `held_out_names()`: other real names and names invented from other syllables.
-
-Every name is one whitespace token, NFKC-normal, starts with a capital letter. A name with a
-character the SentencePiece model does not know (its vocabulary covers the training data's
-characters only) is dropped by the caller (`seq2seq.data.names.usable_names`).
+`augmentation_names()`: given names and surnames of many languages and origins (Latin alphabet,
+accented ones included) plus plausible names invented from syllables (`invented_names`). Every
+name is one whitespace token, NFKC-normal, starts with a capital letter. A name with a character
+the SentencePiece model does not know (its vocabulary covers the training data's characters
+only) is dropped by the caller (`names.usable_names`). The held-out names test draws from another
+list, disjoint from this one (scripts/make_names_test.py).
 """
 
 from __future__ import annotations
@@ -76,33 +72,10 @@ McCarthy Gallagher Doherty Papadopoulos Georgiou Nikolaidis Nagy Kovács Tóth S
 Virtanen Mäkinen Nieminen Hämäläinen Cohen Mizrahi Peretz Castillo Vargas Mendoza Guerrero
 """
 
-# Real names kept out of the augmentation list, for the held-out names test.
-_HELD_OUT = """
-Anouk Bartholomew Cosima Desmond Eulalie Fenella Griselda Horatio Isolde Jolyon Kesi Lysander
-Marisol Nkechi Octavia Peregrine Quilla Radomir Sunniva Thaddeus Ulrika Valdemar Wilhelmina Yevgenia
-Zebulon Aurelio Berenike Casimir Dagny Eberhard Fiammetta Gwendolyn Hallvard Ifeoma Jarvis Kunigunde
-Leocadia Mstislav Nanami Ottilie Pancrazio Rosalind Sigismund Tancredi Ursula Vasilisa Winthrop
-Xanthe Yolanda Zenobia Adaeze Bolesław Cordelia Dervla Evander Filomena Gideon Hyacinth Ignatius
-Jacinta Kasimir Ludovica Marcellus Nerissa Orlando Philippa Quentin Rosamund Severin Theodora
-Ulysses Venetia Wendeline Ysolde Zephyrine Ambrose Bathsheba Crispin Delphine Ezekiel Fortunata
-Gottfried Honoria Isidore Jemima Kenelm Lucinda Mordecai Nephele Oriana Percival Roderick Sabrina
-Tobiah Umberto Vittoria Waldemar Xavier Yusuf Zuleika Akosua Bongani Chiamaka Dumisani Efua
-Fungai Ginikanwa Hamisi Itzel Jacobo Kalani Lautaro Mahina Nahuel Oyelaran Pachacuti Quetzalli
-Rewi Sefa Tupac Uzoma Vaitiare Wairimu Yaretzi Zenzele Atsuko Bunmi Chiyoko Dong-hyun Eun-ji
-Fumiko Gyeong Haruki Isamu Jae-won Kaede Lien Masaru Naoki Osamu Phuong Qiang Ryoko Shigeru
-Tomoko Ulugbek Vuong Xiuying Yoshiro Zhenya
-"""
-
 _ONSETS_AUG = ["b", "br", "d", "dr", "f", "g", "gr", "k", "l", "m", "n", "p", "r", "s", "t", "tr", "v",
                "z", "ch", "sh", "j", "h", "y", "w"]
 _VOWELS_AUG = ["a", "e", "i", "o", "u", "ai", "ea", "io", "ou", "é", "è"]
 _CODAS_AUG = ["", "", "", "n", "r", "l", "s", "m", "x", "th"]
-
-# Other syllables for the held-out invented names.
-_ONSETS_HELD = ["c", "q", "kh", "th", "ph", "gl", "fl", "sk", "st", "x", "zh", "ts", "bl", "cr"]
-_VOWELS_HELD = ["a", "e", "i", "o", "u", "y", "ae", "ia", "ë"]
-_CODAS_HELD = ["", "", "k", "nd", "st", "lt", "rk", "sh", "ng"]
-
 
 def _clean(words: str) -> list[str]:
     """Whitespace-separated names -> NFKC-normal, de-duplicated, order kept."""
@@ -112,7 +85,7 @@ def _clean(words: str) -> list[str]:
     return list(seen)
 
 
-def _invented(count: int, seed: int, onsets: list[str], vowels: list[str], codas: list[str],
+def invented_names(count: int, seed: int, onsets: list[str], vowels: list[str], codas: list[str],
               avoid: set[str], most_syllables: int = 3) -> list[str]:
     """`count` pronounceable invented names of 2 to `most_syllables` syllables, a fixed
     function of the arguments."""
@@ -130,16 +103,4 @@ def _invented(count: int, seed: int, onsets: list[str], vowels: list[str], codas
 def augmentation_names() -> tuple[str, ...]:
     """Real given names and surnames, then 1,200 invented ones (about 2,000 in all)."""
     real = _clean(_GIVEN + _SURNAMES)
-    held = set(_clean(_HELD_OUT))
-    real = [name for name in real if name not in held]
-    return tuple(real + _invented(1200, 12, _ONSETS_AUG, _VOWELS_AUG, _CODAS_AUG, set(real) | held))
-
-
-@lru_cache(maxsize=1)
-def held_out_names() -> tuple[str, ...]:
-    """Names never in `augmentation_names()` (real ones, then 400 invented from other syllables)."""
-    augmentation = set(augmentation_names())
-    real = [name for name in _clean(_HELD_OUT) if name not in augmentation]
-    invented = _invented(400, 34, _ONSETS_HELD, _VOWELS_HELD, _CODAS_HELD, augmentation | set(real),
-                        most_syllables=2)
-    return tuple(real + invented)
+    return tuple(real + invented_names(1200, 12, _ONSETS_AUG, _VOWELS_AUG, _CODAS_AUG, set(real)))

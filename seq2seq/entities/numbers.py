@@ -1,13 +1,13 @@
-"""Numbers that stand on both sides of a sentence pair, and their consistent substitution.
+"""Numbers: digit strings and number words that stand on both sides of a pair; their symbols
+⦅D1⦆..⦅D6⦆; their substitution by other numbers (`train.number_augmentation`).
 
-`train.number_augmentation` teaches a model to carry digits across: Tatoeba mostly spells
-numbers out, so a model trained on it drops the few it sees ("Il a 25 ans" -> "He is years
-old"). In a pair where a digit string occurs the same number of times on both sides ("J'ai 25
-ans." / "I'm 25 years old."), each such number is replaced, on both sides alike, by a random one
-of the same number of digits. A digit string is a whole word of ASCII digits: "25", "2019", the
-"50" and "000" of "50,000"; or the digits of a time or an ordinal written as one word: the "2" and
-"30" of "2h30", the "5" of "5pm", the "1" of "1er" and "1st", the "13" of "13e" and "13th" (so that
-"à 2h30" / "at 2:30" shares 2 and 30). Not the digits of other words ("B52", "3D", "mp3").
+A model trained on Tatoeba, which mostly spells numbers out, drops the few digits it sees ("Il a
+25 ans" -> "He is years old"). A digit string is a whole word of ASCII digits: "25", "2019", the
+"50" and "000" of "50,000"; or the digits of a time or an ordinal written as one word (French and
+English forms): the "2" and "30" of "2h30", the "5" of "5pm", the "1" of "1er" and "1st", the
+"13" of "13e" and "13th" (so that "à 2h30" / "at 2:30" shares 2 and 30). Not the digits of other
+words ("B52", "3D", "mp3"). Number words ("huit" / "eight", from the language tables) name a
+number as well, and teach where it goes as well as digits do.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import ClassVar
+
+from seq2seq.entities.lang import rules
+from seq2seq.entities.symbols import NUMBER_SYMBOLS
+from seq2seq.entities.words import COMPOUND_JOINERS, replace_words, table_words, word_pairs
 
 NUMBER = re.compile(
     r"\b[0-9]+\b"
@@ -24,60 +28,23 @@ NUMBER = re.compile(
     r"|\b[0-9]{1,2}(?=[ap]m\b)"  # 5pm
     r"|\b[0-9]+(?=(?:er|re|e|ème|st|nd|rd|th)\b)")  # 1er, 2e, 21ème; 1st, 2nd, 3rd, 13th
 _ORDINAL = re.compile(r"\b([0-9]+)(st|nd|rd|th|er|re)\b")
-K = TypeVar("K")
-
-# Number words whose meaning is one number, for the placeholders' training pairs: "Il a huit ans."
-# / "He is eight." teaches where a number goes as well as "Il a 8 ans." / "He is 8." does, and
-# Tatoeba's training split has 2,456 such pairs against 506 with digits. "un"/"one" (also an article or a
-# pronoun) are left out; a word that means something else too ("neuf": nine or new) only counts
-# when the other side has the same number, so "un livre neuf" / "a new book" is left alone.
-NUMBER_WORDS: dict[str, dict[str, int]] = {
-    "fr": {"deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
-           "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16, "vingt": 20,
-           "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "cent": 100, "mille": 1000},
-    "en": {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-           "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "twenty": 20,
-           "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "hundred": 100, "thousand": 1000},
-}
-_WORD = re.compile(r"(?<![\w'’-])[^\W\d_]+(?:[-'’][^\W\d_]+)*")  # "vingt-deux" is one word, not "deux"
-
-
-def table_words(text: str, table: Mapping[str, K] | None, pattern: re.Pattern[str] = _WORD,
-                keep: Callable[[str], bool] = lambda word: True) -> dict[K, list[str]]:
-    """{value: the words of `text` (as `pattern` finds them, `keep` accepts) whose lower case `table` maps to it}."""
-    found: dict[K, list[str]] = {}
-    if table:
-        for word in pattern.findall(text):
-            value = table.get(word.lower())
-            if value is not None and keep(word):
-                found.setdefault(value, []).append(word)
-    return found
-
-
-def once_on_each_side(src_words: dict[K, list[str]], tgt_words: dict[K, list[str]]) -> list[K]:
-    """The values named by exactly one word on each side, in source order."""
-    return [value for value, words in src_words.items() if len(words) == 1 and len(tgt_words.get(value, ())) == 1]
-
-
-def word_pairs(src_words: dict[K, list[str]], tgt_words: dict[K, list[str]]) -> list[tuple[str, str]]:
-    """(source word, target word) of each value named by exactly one word on each side, in source order."""
-    return [(src_words[value][0], tgt_words[value][0]) for value in once_on_each_side(src_words, tgt_words)]
 
 
 def number_words(text: str, lang: str) -> dict[int, list[str]]:
     """{number: the words of `text` that name it} for the number words of language `lang`."""
-    return table_words(text, NUMBER_WORDS.get(lang))
+    return table_words(text, rules(lang).number_words)
 
 
 def shared_number_words(src: str, tgt: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
-    """(source word, target word) of each number named by exactly one word on each side."""
+    """(source word, target word) of each number named by exactly one word on each side (a word
+    that means something else too, "neuf": nine or new, only counts when the other side has it)."""
     src_words = number_words(src, src_lang)
     return word_pairs(src_words, number_words(tgt, tgt_lang)) if src_words else []
 
 
-def substitute_word(text: str, word: str, new: str) -> str:
+def replace_number_word(text: str, word: str, new: str) -> str:
     """`text` with the whole word `word` (as `number_words` finds words) replaced by `new`."""
-    return re.sub(f"(?<![\\w'’-]){re.escape(word)}(?![\\w'’-])", new, text)
+    return replace_words(text, word, new, COMPOUND_JOINERS)
 
 
 def shared_numbers(src: str, tgt: str) -> list[str]:
@@ -137,6 +104,32 @@ def substitute_numbers(text: str, mapping: dict[str, str]) -> str:
     its value, an ordinal's suffix made to fit the new number."""
     new = NUMBER.sub(lambda match: mapping.get(match.group(), match.group()), text)
     return mend_ordinals(new) if new != text else new
+
+
+class Numbers:
+    """The numbers kind: every digit string of a text is one (translation protects no number words)."""
+
+    symbols: ClassVar[tuple[str, ...]] = NUMBER_SYMBOLS
+
+    def __init__(self, src_lang: str = "", tgt_lang: str = "") -> None:
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+
+    def shared(self, src: str, tgt: str) -> list[str]:
+        """The digit strings alike on both sides (`shared_words`: the number words)."""
+        return shared_numbers(src, tgt)
+
+    def shared_words(self, src: str, tgt: str) -> list[tuple[str, str]]:
+        return shared_number_words(src, tgt, self.src_lang, self.tgt_lang)
+
+    def protect(self, text: str) -> tuple[str, dict[str, str]]:
+        """(text with a symbol for each digit string, in order of appearance; {symbol: digits})."""
+        mapping = dict(zip(dict.fromkeys(NUMBER.findall(text)), self.symbols))
+        if mapping:
+            text = substitute_numbers(text, mapping)
+        return text, {symbol: number for number, symbol in mapping.items()}
+
+    def restore(self, words: str) -> str:
+        return words
 
 
 class NumberAugmentation:

@@ -1,0 +1,251 @@
+"""The text pipeline every engine shares: sentences in, translations out.
+
+    sentences
+      -> normalise   as the training data was (normalization, lowercase, elision splitting)
+      -> protect     names, numbers, dates and places become symbols (models trained with them)
+      -> encode      SentencePiece ids of the source
+      -> cut         to the longest source the model takes, with one warning for all cut ones
+      -> batch       sentences of similar length together, by tokens
+      -> engine      token ids in, hypotheses (ids, scores, attention if any) out
+      -> decode      ids back into text
+      -> restore     each symbol's words put back
+      -> one line    per input: no output holds a line break (LINE_BREAKS)
+
+`TextTranslator.translate_batch` runs it. An engine is a subclass that supplies only the step in
+the middle: `max_positions`, `_batches` (how many sentences fit in one of its batches) and
+`_search` (one batch of ids -> hypotheses). The engines are `seq2seq.translator.Translator`
+(s2s's own search) and `seq2seq.export.ct2.CTranslate2Translator` (an exported model).
+
+This module is also the one place outside the entities code that protects and restores text.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, overload
+
+from seq2seq.config import DecodeConfig
+from seq2seq.data.normalize import normalize_text
+from seq2seq.entities import Protector, protect_all, restore, shown_pieces, symbol_ids
+from seq2seq.search import Hypothesis, SearchOptions
+from seq2seq.special_tokens import EOS_ID
+
+# Longest source and output (in subwords, EOS/BOS included) for models whose positional
+# encodings do not bound them (RNNs, and exports made before the export recorded it): a
+# sentence of thousands of subwords is far outside anything such a model was trained on.
+DEFAULT_MAX_POSITIONS = 1024
+
+# Characters that str.splitlines() (and many tools) treat as line breaks. Output text never
+# holds one, so every input line gives exactly one output line.
+LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+@dataclass
+class Translation(Hypothesis):
+    """One hypothesis of the search with its text (on one line)."""
+
+    text: str = ""
+    # the target pieces, EOS included (one per row of `attention`); only with attention=True
+    pieces: list[str] | None = None
+
+
+@dataclass
+class TranslationResult:
+    """What one input sentence became: its hypotheses, best first."""
+
+    source: str  # the input sentence as given
+    hypotheses: list[Translation]  # up to n_best, best score first; one empty one for empty input
+    # the source pieces the model read, EOS included (one per column of the attention);
+    # only with attention=True
+    source_pieces: list[str] | None = None
+
+    @property
+    def best(self) -> Translation:
+        return self.hypotheses[0]
+
+    @property
+    def text(self) -> str:
+        return self.hypotheses[0].text
+
+
+@dataclass
+class Sources:
+    """Input sentences made ready for an engine."""
+
+    todo: list[int]  # indices of the sentences with something to translate (the others stay empty)
+    ids: list[list[int]]  # their source ids, cut to fit, without EOS
+    originals: list[dict[str, str]]  # per input sentence: what its symbols stand for
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps
+
+
+def cut_to_fit(sources: list[list[int]], max_positions: int) -> list[list[int]]:
+    """Sources cut so that, with their EOS, they fit the model; one warning on stderr for all cut ones."""
+    limit = max_positions - 1
+    truncated = sum(len(ids) > limit for ids in sources)
+    if truncated:
+        print(f"warning: {truncated} sentence(s) longer than {limit} subwords truncated to that "
+              "length (the longest source the model takes)", file=sys.stderr)
+    return [ids[:limit] for ids in sources]
+
+
+def output_bounds(sources: list[list[int]], settings: DecodeConfig, max_len: int | None,
+                  max_positions: int) -> list[int]:
+    """Per source, the most pieces its output may have: max_len, else settings.max_len_ratio x
+    source pieces + settings.max_len_offset; never past the model's positions."""
+    if max_len is not None:
+        bounds = [max_len] * len(sources)
+    else:
+        bounds = [int(settings.max_len_ratio * len(ids) + settings.max_len_offset) for ids in sources]
+    return [min(n, max_positions - 1) for n in bounds]
+
+
+def batches_by_length(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indices of sentences grouped into batches of similar length.
+
+    Sentences are sorted longest first; a batch takes sentences while (sentences x longest
+    length) stays within `budget` (always at least one sentence).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        if current and (len(current) + 1) * lengths[current[0]] > budget:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+SearchBatch = Callable[[list[list[int]], list[int]], list[list[Hypothesis]]]
+
+
+def search_in_batches(search_batch: SearchBatch, sources: Sequence[list[int]], max_lengths: Sequence[int],
+                      batches: list[list[int]]) -> list[list[Hypothesis]]:
+    """`search_batch(sources, max_lengths)` over each batch of indices; the hypotheses in the order of `sources`."""
+    found: list[list[Hypothesis]] = [[] for _ in sources]
+    for batch in batches:
+        for index, hyps in zip(batch, search_batch([sources[i] for i in batch], [max_lengths[i] for i in batch])):
+            found[index] = hyps
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Entities: what the pipeline asks of them
+
+
+def search_symbols(src_tokenizer: Any, tgt_tokenizer: Any, protector: Protector | None) -> tuple[tuple[int, int], ...]:
+    """(source id, target id) of the symbols the search places once each; none without a protector."""
+    return symbol_ids(src_tokenizer, tgt_tokenizer) if protector else ()
+
+
+def shown(pieces: list[str], originals: dict[str, str], protector: Protector | None, target: bool) -> list[str]:
+    """Pieces for an attention plot, each symbol shown as its words (in the target language on that side)."""
+    return shown_pieces(pieces, originals, protector if target else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline around an engine
+
+
+class TextTranslator:
+    """Text in, text out around an engine (see the module docstring).
+
+    A subclass sets the attributes below and implements `max_positions`, `_batches` and `_search`.
+    """
+
+    settings: DecodeConfig  # beam, length penalty, output length, batching, entities
+    src_tokenizer: Any
+    tgt_tokenizer: Any
+    normalization: str  # as the training data was
+    lowercase: bool
+    elision: str | None  # the source language whose elisions are split (data.split_elision)
+    protector: Protector | None  # the model's entity symbols (train.protect_entities), when it has them
+
+    @overload
+    def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
+
+    @overload
+    def translate(self, sentences: Sequence[str], *, beam: int | None = None) -> list[str]: ...
+
+    def translate(self, sentences: str | Sequence[str], *, beam: int | None = None) -> str | list[str]:
+        """The best translation of one sentence, or of each sentence of a list (in input order)."""
+        if isinstance(sentences, str):
+            return self.translate_batch([sentences], beam=beam)[0].text
+        return [result.text for result in self.translate_batch(sentences, beam=beam)]
+
+    def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
+                        max_len: int | None = None, batch_tokens: int | None = None,
+                        attention: bool = False) -> list[TranslationResult]:
+        """Translate raw sentences: normalise, protect, encode, search in length-sorted batches, decode, restore.
+
+        Returns one TranslationResult per sentence, in input order, with up to n_best hypotheses
+        (the beam is widened to n_best if narrower). Empty or whitespace-only sentences give one
+        empty hypothesis without calling the model. Sources longer than the model takes are
+        truncated (with a warning on stderr). max_len cuts outputs at that many pieces (beam search
+        then compares the cut hypotheses by their pieces alone); without it the bound is
+        settings.max_len_ratio x source pieces + settings.max_len_offset. With attention=True
+        each hypothesis carries its encoder-decoder attention and target pieces, and each
+        result its source pieces.
+        """
+        settings = self.settings
+        n_best = max(1, n_best)
+        protector = self.protector if settings.protect_entities else None
+        results = [TranslationResult(sentence, [Translation([], 0.0)]) for sentence in sentences]
+        ready = self.sources(sentences, protector)
+        if not ready.ids:
+            return results
+        options = SearchOptions(beam_size=max(beam or settings.beam_size, n_best), alpha=settings.length_penalty,
+                                penalty=settings.length_penalty_kind,
+                                symbols=search_symbols(self.src_tokenizer, self.tgt_tokenizer, protector),
+                                n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
+                                cut_at_max_len=max_len is not None)
+        sources = [ids + [EOS_ID] for ids in ready.ids]
+        max_lengths = output_bounds(ready.ids, settings, max_len, self.max_positions)
+        batches = self._batches([len(ids) for ids in sources], batch_tokens or settings.batch_tokens,
+                                options.beam_size)
+        found = search_in_batches(lambda batch, bounds: self._search(batch, bounds, options), sources,
+                                  max_lengths, batches)
+        for index, source_ids, hyps in zip(ready.todo, sources, found):
+            originals = ready.originals[index]
+            results[index].hypotheses = [self._with_text(hyp, attention, originals) for hyp in hyps]
+            if attention:
+                pieces = self.src_tokenizer.pieces(source_ids)
+                results[index].source_pieces = shown(pieces, originals, self.protector, target=False)
+        return results
+
+    def sources(self, sentences: Sequence[str], protector: Protector | None) -> Sources:
+        """Normalise, protect, encode and cut: the sentences as the engine reads them."""
+        texts = [normalize_text(s, self.normalization, self.lowercase, self.elision) for s in sentences]
+        texts, originals = protect_all(texts, protector)
+        todo = [i for i, text in enumerate(texts) if text]
+        ids = self.src_tokenizer.encode_batch([texts[i] for i in todo]) if todo else []
+        return Sources(todo, cut_to_fit(ids, self.max_positions), originals)
+
+    def _with_text(self, hyp: Hypothesis, attention: bool, originals: dict[str, str]) -> Translation:
+        """A hypothesis decoded into one line of text, its symbols' words put back."""
+        text = restore(self.tgt_tokenizer.decode(hyp.tokens), originals, self.protector).translate(LINE_BREAKS)
+        pieces = None
+        if attention:
+            pieces = shown(self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]), originals, self.protector, target=True)
+        return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces)
+
+    # -- the engine ---------------------------------------------------------------------------
+
+    @property
+    def max_positions(self) -> int:
+        """Longest source or output the model takes, in pieces with BOS/EOS."""
+        raise NotImplementedError
+
+    def _batches(self, lengths: list[int], batch_tokens: int, beam_size: int) -> list[list[int]]:
+        """Sentence indices in batches (`batches_by_length`); `lengths`: source ids with EOS."""
+        raise NotImplementedError
+
+    def _search(self, sources: list[list[int]], max_lengths: list[int], options: SearchOptions) -> list[list[Hypothesis]]:
+        """One batch: source ids (EOS included) -> per source up to options.n_best hypotheses, best first."""
+        raise NotImplementedError
