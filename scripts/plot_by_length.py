@@ -1,12 +1,15 @@
-"""Put the BLEU-by-length results of several `s2s eval --by-length --json` runs in one plot.
+"""Put the BLEU-by-length results of several runs in one plot.
 
-    s2s eval --model runs/tatoeba-rnn-30min --split test --by-length --json > rnn.json
-    s2s eval --model runs/tatoeba-rnn-noattn-30min --split test --by-length --json > noattn.json
-    python scripts/plot_by_length.py "with attention=rnn.json" "without attention=noattn.json" \
-        --output docs/bleu-by-length.png --title "RNN, Tatoeba test"
+    python scripts/plot_by_length.py "with attention=docs/results/tatoeba-rnn.lr3e-3.10min.seed1.json" \
+        "without attention=docs/results/tatoeba-rnn-noattn.lr3e-3.10min.seed1.json" \
+        --output docs/bleu-by-length-tatoeba.png --title "RNN, Tatoeba test"
+    s2s eval --model runs/R --split test --by-length --json > r.json
+    python scripts/plot_by_length.py "R=r.json" --output r.png
 
-Each argument is LABEL=FILE. The bars of one bucket sit side by side, so what happens to each
-model as sentences grow longer (the RNN bottleneck) can be read off directly.
+Each argument is LABEL=FILE, FILE a result record (docs/results.md; `--set test` or
+`--set multi30k_val` picks its test set) or the output of `s2s eval --by-length --json`. The bars
+of one bucket sit side by side, so what happens to each model as sentences grow longer (the RNN
+bottleneck) can be read off directly.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from seq2seq.plots import plot_bleu_by_length
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("series", nargs="+", help="LABEL=FILE, FILE the output of s2s eval --by-length --json")
+    parser.add_argument("series", nargs="+", help="LABEL=FILE, FILE a result record or the output of s2s eval --by-length --json")
     parser.add_argument("--output", type=Path, required=True, help="the PNG to write")
     parser.add_argument("--title", default="BLEU by source length (words)")
+    parser.add_argument("--set", default="test", help="a record's test set: test or multi30k_val")
     args = parser.parse_args()
 
     series = {}
@@ -35,9 +39,12 @@ def main() -> None:
             report = json.loads(Path(file).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             sys.exit(f"error: {file}: {err}; give the output of `s2s eval --by-length --json`")
-        if "by_length" not in report:
-            sys.exit(f"error: {file}: no by_length results; run s2s eval with --by-length")
-        series[label] = report["by_length"]
+        by_length = report.get("by_length")
+        if isinstance(by_length, dict):  # a result record: one entry per test set
+            by_length = by_length.get(args.set, {}).get("by_length")
+        if not by_length:
+            sys.exit(f"error: {file}: no by_length results for {args.set}; run s2s eval with --by-length")
+        series[label] = by_length
     path = plot_bleu_by_length(series, args.output, title=args.title)
     print(path)
 
