@@ -225,7 +225,12 @@ def serve(
     beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="default beam size; default decode.beam_size")] = None,
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="most sentences in one request")] = 64,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="longest sentence, in characters")] = 2000,
+    max_request_chars: Annotated[int, typer.Option("--max-request-chars", min=1, help="most characters in all the sentences of one request")] = 20000,
+    max_beam: Annotated[int, typer.Option("--max-beam", min=1, help="largest beam and n_best a request may ask for")] = 16,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="largest request body, in bytes")] = 1 << 20,
     window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0, help="how long a batch waits for more requests")] = 5.0,
+    max_batch_chars: Annotated[int, typer.Option("--max-batch-chars", min=1, help="most characters x beam in one batch (bounds how long one batch holds the model)")] = 8000,
+    max_queued_texts: Annotated[int, typer.Option("--max-queued-texts", min=1, help="most sentences waiting in the server; more are answered 503")] = 4096,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch threads (default: all cores)")] = None,
     device: DeviceOption = None,
     precision: PrecisionOption = None,
@@ -234,7 +239,9 @@ def serve(
     from seq2seq.serve import Limits, serve_command
 
     serve_command(model=model, host=host, port=port, beam=beam, threads=threads, device=device, precision=precision,
-                  limits=Limits(max_texts=max_texts, max_chars=max_chars, window_ms=window_ms))
+                  limits=Limits(max_texts=max_texts, max_chars=max_chars, max_request_chars=max_request_chars,
+                                max_beam=max_beam, max_body_bytes=max_body_bytes, window_ms=window_ms,
+                                max_batch_chars=max_batch_chars, max_queued_texts=max_queued_texts))
 
 
 @app.command("translate")

@@ -3,115 +3,32 @@
     POST /translate   {"text": "Bonjour."}            -> {"source": ..., "translation": ...}
                       {"texts": ["Bonjour.", "Merci."]} -> {"translations": [{"source", "translation"}, ...]}
                       optional "beam" and "n_best" (then each answer has "hypotheses": [{text, score}])
-    GET  /health      {"status": "ok"}
+    GET  /health      {"status": "ok"}; 503 {"status": "failing", "error"} while the model fails
     GET  /info        the model, its languages, parameters and decode settings, the server's limits
 
-The model is loaded once and only one thread (the batcher) ever runs it. Requests that arrive
-together are translated together: the batcher takes the first waiting request, then keeps
-taking requests for `window_ms` more (up to `max_batch_texts` sentences) and translates all
-their sentences in one `translate_batch` call, grouped by search options. The event loop only
-parses, queues and answers, so the server stays responsive while it decodes. Bad input gets
-a 4xx answer with a one-line JSON error, `{"error": "..."}`; nothing a client sends can stop
-the server.
+The model is loaded (and tried on one sentence) once, and only one thread, the batcher
+(`seq2seq.batcher`), ever runs it: requests that arrive together are translated together, in
+fair batches of bounded size. The event loop only reads, checks, queues and answers, so the
+server stays responsive while it decodes. Everything a client sends is checked at the edge:
+the body's size (read no further than the limit), its JSON, the texts (valid Unicode, their
+number and length), beam and n_best; bad input gets a 4xx answer with a one-line JSON error,
+`{"error": "..."}`, for that request only. Nothing a client sends can stop the server or fail
+another client's request.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations
 # (Request) as objects, and they are imported inside make_app, where FastAPI is optional.
 import asyncio
+import errno
 import json
-import queue
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seq2seq.batcher import Batcher, Job, Limits
 from seq2seq.errors import UserError
 
-MAX_BEAM = 16
-
-
-@dataclass
-class Limits:
-    max_texts: int = 64  # sentences in one request
-    max_chars: int = 2000  # characters in one sentence
-    window_ms: float = 5.0  # how long the batcher waits for more requests after the first
-    max_batch_texts: int = 256  # sentences translated in one call
-
-
-@dataclass
-class _Job:
-    texts: list[str]
-    beam: int | None
-    n_best: int
-    done: asyncio.Future = field(repr=False)
-    loop: asyncio.AbstractEventLoop = field(repr=False)
-
-
-class Batcher:
-    """The one thread that runs the model: it translates the queued jobs in batches."""
-
-    def __init__(self, translator: Any, limits: Limits) -> None:
-        self.translator, self.limits = translator, limits
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="s2s-batcher", daemon=True)
-        self.batches = 0  # calls made, for /info
-        self.thread.start()
-
-    def submit(self, job: _Job) -> None:
-        self.jobs.put(job)
-
-    def close(self) -> None:
-        self.jobs.put(None)
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            first = self.jobs.get()
-            if first is None:
-                return
-            batch, count = [first], len(first.texts)
-            deadline = time.monotonic() + self.limits.window_ms / 1000
-            while count < self.limits.max_batch_texts:
-                try:
-                    job = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if job is None:
-                    self.jobs.put(None)  # stop after this batch
-                    break
-                batch.append(job)
-                count += len(job.texts)
-            self._translate(batch)
-
-    def _translate(self, batch: list[_Job]) -> None:
-        groups: dict[tuple[int | None, int], list[_Job]] = {}
-        for job in batch:
-            groups.setdefault((job.beam, job.n_best), []).append(job)
-        for (beam, n_best), jobs in groups.items():
-            texts = [text for job in jobs for text in job.texts]
-            try:
-                results = self.translator.translate_batch(texts, beam=beam, n_best=n_best)
-                self.batches += 1
-            except Exception as exc:  # noqa: BLE001 - answered as a 500, the server goes on
-                for job in jobs:
-                    job.loop.call_soon_threadsafe(_settle, job.done, None, f"{type(exc).__name__}: {exc}")
-                continue
-            start = 0
-            for job in jobs:
-                mine = results[start:start + len(job.texts)]
-                start += len(job.texts)
-                job.loop.call_soon_threadsafe(_settle, job.done, mine, None)
-
-
-def _settle(future: asyncio.Future, results: Any, error: str | None) -> None:
-    if future.done():  # the client went away
-        return
-    if error is not None:
-        future.set_exception(RuntimeError(error))
-    else:
-        future.set_result(results)
+__all__ = ["BadRequest", "Limits", "make_app", "parse_request", "serve_command"]
 
 
 class BadRequest(Exception):
@@ -120,11 +37,28 @@ class BadRequest(Exception):
         self.status = status  # the HTTP status of the answer
 
 
+async def read_body(request: Any, limit: int) -> bytes:
+    """The request's body, or BadRequest 413 as soon as it is known to exceed `limit` bytes."""
+    too_big = BadRequest(413, f"the body exceeds {limit} bytes, this server's limit (--max-body-bytes)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:  # refused unread
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a chunked body: read no further
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool, int | None, int]:
     """(texts, one text?, beam, n_best) of a /translate body, or BadRequest with a 4xx status."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise BadRequest(400, "the body nests JSON too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also numbers of thousands of digits
         raise BadRequest(400, f"the body is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise BadRequest(422, 'the body must be a JSON object: {"text": "..."} or {"texts": ["...", ...]}')
@@ -137,18 +71,34 @@ def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool, int | N
     texts = [data["text"]] if single else data["texts"]
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise BadRequest(422, '"text" must be a string and "texts" a list of strings')
-    if len(texts) > limits.max_texts:
-        raise BadRequest(413, f"{len(texts)} texts in one request; at most {limits.max_texts}")
-    too_long = [i for i, t in enumerate(texts) if len(t) > limits.max_chars]
-    if too_long:
-        raise BadRequest(413, f"text {too_long[0]} has {len(texts[too_long[0]])} characters; at most {limits.max_chars}")
+    check_texts(texts, limits)
     beam, n_best = data.get("beam"), data.get("n_best", 1)
-    for name, value, low, high in (("beam", beam, 1, MAX_BEAM), ("n_best", n_best, 1, MAX_BEAM)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
-            raise BadRequest(422, f'"{name}" must be an integer from {low} to {high}; got {json.dumps(value)}')
+    for name, value in (("beam", beam), ("n_best", n_best)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise BadRequest(422, f'"{name}" must be a positive integer; got {json.dumps(value)[:40]}')
+        if value is not None and value > limits.max_beam:
+            raise BadRequest(400, f'"{name}" {value} exceeds this server\'s limit of {limits.max_beam} (--max-beam)')
     if beam is not None and n_best > beam:
         raise BadRequest(422, f'"n_best" ({n_best}) must not exceed "beam" ({beam})')
     return [t.replace("\n", " ") for t in texts], single, beam, n_best
+
+
+def check_texts(texts: list[str], limits: Limits) -> None:
+    """BadRequest unless the texts are Unicode text within the limits of one request."""
+    if len(texts) > limits.max_texts:
+        raise BadRequest(413, f"{len(texts)} texts in one request; at most {limits.max_texts} (--max-texts)")
+    for i, text in enumerate(texts):
+        if len(text) > limits.max_chars:
+            raise BadRequest(413, f"text {i} has {len(text)} characters; at most {limits.max_chars} (--max-chars)")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON can escape a lone surrogate; no tokenizer takes one
+            raise BadRequest(400, f"text {i} holds a lone surrogate (U+{ord(text[exc.start]):04X}) at character "
+                                  f"{exc.start}, which is not Unicode text; send UTF-8 text") from None
+    total = sum(map(len, texts))
+    if total > limits.max_request_chars:
+        raise BadRequest(413, f"the texts have {total} characters in all; at most {limits.max_request_chars} "
+                              "in one request (--max-request-chars)")
 
 
 def _answer(source: str, result: Any, n_best: int) -> dict[str, Any]:
@@ -176,30 +126,58 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
     app = FastAPI(title="s2s", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
+    async def health() -> Any:
+        failing = state["batcher"].failing
+        if failing is not None:  # the latest model calls all failed: say so to a load balancer
+            return JSONResponse({"status": "failing", "error": failing}, status_code=503)
         return {"status": "ok"}
 
     @app.get("/info")
     async def info_endpoint() -> dict[str, Any]:
-        return {**info, "batches_translated": state["batcher"].batches}
+        batcher = state["batcher"]
+        return {**info, **limits.public(), "batches_translated": batcher.batches, "queued_texts": batcher.queued}
 
     @app.post("/translate")
     async def translate(request: Request) -> Any:
         try:
-            texts, single, beam, n_best = parse_request(await request.body(), limits)
-        except BadRequest as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        loop = asyncio.get_running_loop()
-        job = _Job(texts, beam, n_best, loop.create_future(), loop)
-        state["batcher"].submit(job)
-        try:
-            results = await job.done
+            return await _translate(request, state["batcher"], limits)
+        except BadRequest as exc:  # refused unread bodies close the connection: what is left is not read
+            headers = {"Connection": "close"} if exc.status in (408, 413) else None
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
         except RuntimeError as exc:
             return JSONResponse({"error": f"translation failed: {exc}"}, status_code=500)
-        answers = [_answer(text, result, n_best) for text, result in zip(texts, results)]
-        return answers[0] if single else {"translations": answers}
+        except Exception as exc:  # noqa: BLE001 - a bug answers one JSON line, never a traceback
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            print(f"warning: a request failed: {message}", file=sys.stderr, flush=True)
+            return JSONResponse({"error": f"internal error: {message}"}, status_code=500)
 
     return app
+
+
+async def _translate(request: Any, batcher: Batcher, limits: Limits) -> Any:
+    try:
+        body = await asyncio.wait_for(read_body(request, limits.max_body_bytes), limits.body_timeout_s)
+    except asyncio.TimeoutError:
+        raise BadRequest(408, f"the body did not arrive within {limits.body_timeout_s:g} s") from None
+    texts, single, beam, n_best = parse_request(body, limits)
+    loop = asyncio.get_running_loop()
+    job = Job(texts, beam, n_best, loop.create_future(), loop)
+    if texts and not batcher.submit(job):
+        raise BadRequest(503, f"the server is busy: more than {limits.max_queued_texts} sentences would wait "
+                              "(--max-queued-texts); retry later")
+    if texts:
+        # the next message after the body is the client's going away (or our answer sent)
+        gone = asyncio.ensure_future(request.receive())
+        try:
+            await asyncio.wait({job.done, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not job.done.done():
+            job.abandoned = True  # the batcher drops what is left of it
+            return None
+    results = await job.done if texts else []
+    answers = [_answer(text, result, n_best) for text, result in zip(texts, results)]
+    return answers[0] if single else {"translations": answers}
 
 
 def model_info(translator: Any, path: Path) -> dict[str, Any]:
@@ -224,22 +202,27 @@ def model_info(translator: Any, path: Path) -> dict[str, Any]:
 def serve_command(*, model: Path | None, host: str, port: int, beam: int | None, limits: Limits,
                   threads: int | None, device: str | None = None, precision: str | None = None) -> None:
     """`s2s serve`: load the model once, then answer HTTP requests until Ctrl-C."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise UserError("serving needs FastAPI and uvicorn: pip install 's2s[serve]'") from None
+    missing = [name for name in ("fastapi", "uvicorn") if not _importable(name)]
+    if missing:  # before the (slow) model load
+        raise UserError(f"serving needs FastAPI and uvicorn, and {' and '.join(missing)} is not installed: "
+                        "pip install 's2s[serve]'")
     import torch
+    import uvicorn
 
     from seq2seq.checkpoint import resolve_model
     from seq2seq.loading import open_translator
 
     if threads:
         torch.set_num_threads(threads)
-    _check_port(host, port)  # before the model loads: a busy port fails at once
+    _check_port(host, port)  # before the model loads: a bad host or a busy port fails at once
     path = resolve_model(model)
     translator = open_translator(path, beam=beam, device=device, precision=precision)
-    app = make_app(translator, limits, {**model_info(translator, path), "max_texts": limits.max_texts,
-                                        "max_chars": limits.max_chars})
+    try:  # a model that cannot translate must not answer /health with ok
+        translator.translate_batch(["Hello."])
+    except Exception as exc:  # noqa: BLE001 - said in one line
+        raise UserError(f"{path}: the model fails to translate a test sentence "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); serve another model")
+    app = make_app(translator, limits, model_info(translator, path))
     print(f"serving {path} on http://{host}:{port} (POST /translate, GET /health, GET /info; Ctrl-C stops)",
           file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
@@ -250,13 +233,32 @@ def serve_command(*, model: Path | None, host: str, port: int, beam: int | None,
         raise UserError(f"cannot listen on {host}:{port} (in use?); choose another --port") from None
 
 
+def _importable(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:  # also a module set to None in sys.modules
+        return False
+    return True
+
+
 def _check_port(host: str, port: int) -> None:
+    """UserError unless `host` is an address of this machine and `port` is free on it."""
     import socket
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserError(f"--host {host}: not an address or a known name ({getattr(exc, 'strerror', None) or exc}); "
+                        "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
+    try:
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(infos[0][4])
     except OSError as exc:
-        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port") from None
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UserError(f"--host {host} is not an address of this machine ({reason}); use 127.0.0.1 "
+                            "(this machine only), 0.0.0.0 (every interface) or one of its own addresses") from None
+        if exc.errno == errno.EACCES:
+            reason += "; ports below 1024 need administrator rights"
+        raise UserError(f"cannot listen on {host}:{port} ({reason}); choose another --port") from None

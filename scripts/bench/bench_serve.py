@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 MALFORMED = [b"{bad json", b"[1, 2]", b'{"text": 5}', b'{"texts": "x"}', b'{"text": "a", "texts": ["b"]}',
              b'{"text": "a", "beam": 0}', b'{"text": "a", "beam": 99}', b'{"text": "a", "n_best": 3, "beam": 2}',
              b'{"texts": [' + b", ".join([b'"a"'] * 100) + b"]}", b'{"text": "' + b"a" * 5000 + b'"}',
-             b'{"text": "a", "colour": "red"}', b"\xff\xfe", b""]
+             b'{"text": "a", "colour": "red"}', b"\xff\xfe", b"",
+             b'{"text": "a\\ud800b"}', b"[" * 50_000 + b"]" * 50_000]  # a lone surrogate; deep nesting
 
 
 def free_port() -> int:
