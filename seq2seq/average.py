@@ -34,9 +34,10 @@ def average_command(*, sources: list[Path], last: int | None, output: Path | Non
             raise UserError("give --output FILE.pt for the averaged checkpoint")
     if len(paths) < 2:
         raise UserError(f"{len(paths)} checkpoint to average: give at least two")
+    # what --force may never replace (a run's own files, an input) is refused first
+    check_output(output, [p for p in paths if p.exists()], "averaged checkpoint", checkpoint_output=True)
     if output.exists() and not force:
         raise UserError(f"{output} already exists; use --force to replace it")
-    check_output(output, [p for p in paths if p.exists()], "averaged checkpoint")
     save_checkpoint(output, average_checkpoints(paths))
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {output}",
           file=sys.stderr)

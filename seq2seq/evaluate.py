@@ -85,7 +85,7 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
         check_output(output, inputs, "hypotheses file")
     plot_path = _by_length_plot_path(output, translator.path.parent, set_name) if by_length else None
     if plot_path is not None:
-        check_output(plot_path, inputs, "BLEU-by-length plot")
+        check_output(plot_path, inputs, "BLEU-by-length plot", others=[output] if output else ())
 
     start = time.perf_counter()
     hypotheses = translator.translate(sources)

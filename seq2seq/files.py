@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -71,19 +72,30 @@ def decode_utf8(data: bytes, where: str, first_line: int = 1) -> str:
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
-    """Write lines (each followed by '\\n', UTF-8) atomically."""
+    """Write lines (each followed by '\\n', UTF-8) atomically to a user's output file (see atomic_write)."""
     atomic_write(Path(path), lambda tmp: tmp.write_text("".join(f"{line}\n" for line in lines),
-                                                        encoding="utf-8"))
+                                                        encoding="utf-8"), output=True)
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object], *, output: bool = False) -> None:
     """Call `write(tmp_path)`, then rename over `path`, so readers never see half a file.
 
-    An operating-system error (a full disk, a directory in the way, no permission) leaves `path`
-    as it was and is a one-line UserError naming it.
+    output: `path` is a file the user named (-o, a plot), not one of an s2s folder's: a symlink's
+    target is written (the link kept), and /dev/stdout, /dev/null or a FIFO are written through
+    (renaming over them would destroy them). Inside s2s's folders a planted link is replaced,
+    never followed. An operating-system error (a full disk, a directory in the way, no
+    permission) leaves `path` as it was and is a one-line UserError naming it.
     """
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a file name to write to")
+    if output and is_special(path):
+        try:
+            write(path)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+        return
+    if output:
+        path = _link_target(path)
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,18 +113,55 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
             Path(tmp_name).unlink(missing_ok=True)
 
 
-def check_output(path: Path, inputs: Sequence[Path] = (), what: str = "output") -> None:
+def is_special(path: Path) -> bool:
+    """A path to write through rather than replace: an existing device, FIFO or socket, or a
+    name of an open descriptor (/dev/stdout, /proc/self/fd/1, whatever it points to). Renaming a
+    file over one would destroy it (as root: /dev/null, /dev/stdout for everyone)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return True
+    link = os.readlink(path) if os.path.islink(path) else ""
+    return os.path.abspath(path).startswith(("/dev/", "/proc/")) or link.startswith(("/dev/", "/proc/"))
+
+
+def _link_target(path: Path) -> Path:
+    """Where a write to `path` lands: a symlink's target (written, the link kept), else `path`."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
+def check_output(path: Path, inputs: Sequence[Path] = (), what: str = "output", *,
+                 others: Sequence[Path] = (), checkpoint_output: bool = False) -> None:
     """Refuse, before any work, an output path that would destroy an input or cannot be written.
 
     inputs: files the same command reads (writing over one would replace what it reads).
+    others: the command's other outputs (two outputs on one path: one of them is lost).
+    A file of an s2s run, prepared-data or export folder, and a checkpoint, tokenizer or config
+    anywhere, is never replaced (see seq2seq.ownership.protected; checkpoint_output: `average`).
     """
+    from seq2seq.ownership import protected
+
     for source in inputs:
         if _same_file(path, source):
             raise UserError(f"{path}: the {what} would replace an input file of this command; "
                             "write it somewhere else")
+    for other in others:
+        if _same_file(path, other):
+            raise UserError(f"{path}: the {what} and another output of this command would be written to "
+                            "the same file; give them different names")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a file name for the {what}")
-    existing = path.parent
+    if is_special(path):  # written through (atomic_write): it must be writable, nothing else
+        if not os.access(path, os.W_OK):
+            raise UserError(f"{path}: cannot write the {what} there (no permission)")
+        return
+    target = _link_target(path)  # what atomic_write replaces
+    reason = protected(target, checkpoint_output=checkpoint_output)
+    if reason:
+        raise UserError(f"{path}: s2s does not write the {what} over it ({reason}); write it somewhere else")
+    existing = target.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent  # atomic_write makes the missing directories
     if not existing.is_dir():

@@ -25,14 +25,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    """Save a figure as PNG (parents created), close it, return the path."""
+def _save(fig: Any, path: str | Path, output: bool = True) -> Path:
+    """Save a figure as PNG (parents created), close it, return the path (output: a file the user
+    named, see files.atomic_write)."""
     plt = _pyplot()
     path = Path(path)
     try:
         with warnings.catch_warnings():  # e.g. "Glyph ... missing from font" for emoji pieces
             warnings.simplefilter("ignore")
-            atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+            atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"),
+                         output=output)
     finally:
         plt.close(fig)
     return path
@@ -175,4 +177,4 @@ def plot_training_curves(metrics_csv_path: str | Path, out_png: str | Path) -> P
         ax.set_xlabel("update step")
     fig.suptitle(f"training curves ({Path(metrics_csv_path).parent.name or metrics_csv_path})", fontsize=11)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return _save(fig, out_png, output=False)  # in the run folder: a link there is replaced

@@ -185,13 +185,14 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
         raise UserError(f"--plot-attention {plot_attention}: the file name must end in .png")
     if input_file is not None and not input_file.exists():  # /dev/stdin, <(cmd), /dev/null will do
         raise UserError(f"{input_file}: input file not found")
-    inputs = [input_file] if input_file is not None else []
+    model = resolve_model(model)
+    inputs = ([input_file] if input_file is not None else []) + [model]
     if output is not None:
-        check_output(output, inputs, "output file")
+        check_output(output, inputs, "output file", others=[plot_attention] if plot_attention else ())
     if plot_attention is not None:
         check_output(plot_attention, inputs, "attention plot")
 
-    translator = open_translator(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats,
+    translator = open_translator(model, beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats,
                                  length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
                                  device=device, precision=precision, protect_entities=protect_entities)
     keep_large_tensors_on_the_heap()

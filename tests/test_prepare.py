@@ -79,7 +79,8 @@ def error_line(code: int, err: str) -> str:
 
 
 def digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if not p.name.startswith(".s2s")}  # the marker says when it was made, the lock who holds it
 
 
 def outputs(folder: Path) -> dict[str, object]:
@@ -113,7 +114,7 @@ def test_prepare_writes_splits_vocabulary_and_manifest(workdir: Path, monkeypatc
     out_dir = workdir / "data" / "tiny"
     names = {p.name for p in out_dir.iterdir()}
     assert names == {"train.src", "train.tgt", "dev.src", "dev.tgt", "test.src", "test.tgt",
-                     "spm.model", "manifest.json"}
+                     "spm.model", "manifest.json", ".s2s-folder.json", ".s2s.lock"}  # marker, lock
     assert leftovers(workdir / "data") == []
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format"] == "s2s-prepared-corpus" and manifest["format_version"] == 1
@@ -248,11 +249,11 @@ def test_dev_and_test_are_shuffled_train_keeps_corpus_order(workdir: Path):
 def test_rerun_is_a_noop(workdir: Path, monkeypatch, capsys):
     config = write_config(workdir / "c.yaml", {})
     assert run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)[0] == 0
-    before = {p.name: p.stat().st_mtime_ns for p in (workdir / "data/tiny").iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in (workdir / "data/tiny").iterdir() if p.name != ".s2s.lock"}
     code, out, err = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
     assert code == 0
     assert "already prepared, nothing to do" in out
-    assert before == {p.name: p.stat().st_mtime_ns for p in (workdir / "data/tiny").iterdir()}
+    assert before == {p.name: p.stat().st_mtime_ns for p in (workdir / "data/tiny").iterdir() if p.name != ".s2s.lock"}
     # another config (other name, other model) sharing the same data section: also a no-op
     other = yaml.safe_load(config.read_text())
     other.update(name="other", model={"type": "rnn"})
@@ -319,7 +320,10 @@ def test_directory_that_is_not_a_prepared_corpus_is_refused(workdir: Path, monke
     (workdir / "data/tiny/notes.txt").write_text("mine")
     config = write_config(workdir / "c.yaml", {})
     line = error_line(*run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)[::2])
-    assert "not a prepared corpus" in line and "--force" in line
+    assert "not an s2s prepared-data folder" in line and "data.dir" in line
+    # --force replaces only an s2s prepared-data folder, never a user's (issue 33)
+    line = error_line(*run_cli(monkeypatch, capsys, "data", "prepare", "--config", config, "--force")[::2])
+    assert "not an s2s prepared-data folder" in line
     assert (workdir / "data/tiny/notes.txt").read_text() == "mine"
 
 

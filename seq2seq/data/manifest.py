@@ -16,6 +16,7 @@ from typing import Any
 from seq2seq.config import Config, DataConfig
 from seq2seq.config_history import upgrade_section
 from seq2seq.errors import UserError
+from seq2seq.ownership import is_empty
 
 MANIFEST = "manifest.json"
 FORMAT = "s2s-prepared-corpus"
@@ -45,7 +46,7 @@ def existing_state(out_dir: Path, data: DataConfig, inputs: list[dict[str, Any]]
         return "absent", ""
     if not out_dir.is_dir():
         return "foreign", "a file, not a prepared corpus directory"
-    if not any(out_dir.iterdir()):
+    if is_empty(out_dir):  # s2s's own marker or lock aside
         return "absent", ""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))

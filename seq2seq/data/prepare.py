@@ -41,10 +41,12 @@ directory matches their config's data section.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import random
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -62,6 +64,8 @@ from seq2seq.data.tokenizer import load_tokenizers, spm_filenames, train_sentenc
 from seq2seq.entities import SYMBOLS, missing_symbols
 from seq2seq.errors import UserError
 from seq2seq.files import write_directory_atomically
+from seq2seq.ownership import (LOCK, MARKER, PREPARED, check_folder, check_replaceable, is_empty, lock, marker_bytes,
+                               release)
 
 SPLITS = ("train", "dev", "test")
 TEXT_FILES = tuple(f"{split}.{side}" for split in SPLITS for side in ("src", "tgt"))
@@ -86,14 +90,43 @@ class _Progress:
 
 
 def prepare_corpus(cfg: Config, force: bool = False) -> Path:
-    """Prepare the corpus `cfg.data` describes into its data directory; returns that directory."""
+    """Prepare the corpus `cfg.data` describes into its data directory; returns that directory.
+
+    Only a new or empty folder or an s2s prepared-data folder is written (--force included),
+    never one that holds the corpus; it is locked while this runs (seq2seq.ownership).
+    """
     data = cfg.data
     out_dir = data.resolved_dir(cfg.name)
+    sources = [Path(p) for p in ([data.path] if data.format == "tsv" else [data.src_path, data.tgt_path]) if p]
+    check_folder(out_dir, PREPARED, inputs=sources, option="data.dir")
     progress = _Progress()
-
     inputs_text = data.path if data.format == "tsv" else f"{data.src_path} + {data.tgt_path}"
     progress(f"reading {inputs_text}")
     corpus = read_corpus(data)
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # removed again on failure
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot create the prepared corpus there ({exc.strerror or exc}); "
+                        "set data.dir to a writable place") from None
+    try:
+        lock(out_dir, "prepared-data folder")
+        _prepare_locked(cfg, corpus, out_dir, force, progress)
+    except BaseException:
+        if created and out_dir.is_dir() and is_empty(out_dir):  # nothing of it was written
+            shutil.rmtree(out_dir, ignore_errors=True)
+            for folder in created[1:]:
+                with contextlib.suppress(OSError):  # only if empty
+                    folder.rmdir()
+        raise
+    finally:
+        release(out_dir)
+    return out_dir
+
+
+def _prepare_locked(cfg: Config, corpus: RawCorpus, out_dir: Path, force: bool, progress: _Progress) -> None:
+    """prepare_corpus, once `out_dir` is locked."""
+    data = cfg.data
     inputs = [dataclasses.asdict(i) for i in corpus.inputs]
     state, reason = existing_state(out_dir, data, inputs)
     if state == "same" and not force:
@@ -104,10 +137,11 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
         if what:
             print(f"{out_dir}: its vocabulary predates the {what}, so they stay words in training; "
                   "--force prepares it again with them (the same splits)")
-        return out_dir
+        return
     if state in ("different", "foreign") and not force:
         raise UserError(f"{out_dir} already holds {reason}; use --force to replace it, or set "
                         "data.dir to another directory")
+    check_replaceable(out_dir, PREPARED)  # a user's file in it would go with the old corpus
     if state == "damaged":
         progress(f"{out_dir}: {reason}; preparing it again")
 
@@ -143,11 +177,12 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
         "files": {name: _file_record(name, content) for name, content in files.items()},
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    # bookkeeping, outside the manifest: the marker (what made it), the (empty) lock file
+    files.update({MARKER: marker_bytes(PREPARED, "s2s data prepare"), LOCK: b""})
 
     progress(f"writing {out_dir}")
     write_directory_atomically(out_dir, files, "the prepared corpus", "set data.dir to a writable place")
     print(summary_table(out_dir, data, counts, vocab_info, time.monotonic() - progress.start))
-    return out_dir
 
 
 # ---------------------------------------------------------------------------------------------

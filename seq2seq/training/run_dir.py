@@ -10,6 +10,8 @@
         train.log             everything printed, with time stamps
         metrics.csv           step, epoch, train_loss, dev_loss, dev_bleu, dev_chrf, lr, tokens_per_s, elapsed_s
         training_curves.png   plotted from metrics.csv at the end
+        .s2s-folder.json      the marker: an s2s run folder, and what made it (seq2seq.ownership)
+        .s2s.lock             locked while a training writes here
 
 Only the main process (rank 0) creates any of these.
 """
@@ -30,29 +32,34 @@ from seq2seq.files import atomic_write
 from seq2seq.config import Config
 from seq2seq.data.tokenizer import spm_filenames
 from seq2seq.errors import UserError
+from seq2seq.ownership import RUN, RUN_FILES, check_folder, lock, write_marker
 
-ARTIFACTS = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
-             "spm.model", "spm.src.model", "spm.tgt.model")
+ARTIFACTS = RUN_FILES  # what --force deletes (with step-<N>.pt), nothing else
 METRIC_COLUMNS = ("step", "epoch", "train_loss", "dev_loss", "dev_bleu", "dev_chrf", "lr",
                   "tokens_per_s", "elapsed_s")
 
 
 def prepare_run_dir(run_dir: Path, config: Config, data_dir: Path, *, resume: bool, force: bool) -> None:
-    """Make `run_dir` ready: config.yaml and the SentencePiece model(s) written, old runs refused.
+    """Make `run_dir` ready: locked, marked, config.yaml and the SentencePiece model(s) written,
+    old runs refused.
 
-    A directory that already holds a run is refused unless --resume (continue it) or --force
-    (delete the files a run writes, nothing else, and start afresh).
+    Only a new or empty folder or an s2s run folder is taken (seq2seq.ownership), never one that
+    holds the prepared data. A folder that already holds a run is refused unless --resume
+    (continue it) or --force (delete the files a run writes, nothing else, and start afresh).
+    The lock is held until the process ends: a second training into it is refused.
     """
     if resume and force:
         raise UserError("--resume and --force contradict each other: --resume continues the run in "
                         f"{run_dir}, --force starts it afresh")
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: is a file, not a run directory; choose another --run-dir")
+    check_folder(run_dir, RUN, inputs=[data_dir], option="--run-dir")
     last = run_dir / "last.pt"
-    if resume:
-        if not last.is_file():
-            raise UserError(f"{run_dir}: nothing to resume (no last.pt); start without --resume")
-    else:
+    if resume and not last.is_file():
+        raise UserError(f"{run_dir}: nothing to resume (no last.pt); start without --resume")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock(run_dir, "run folder")
+    if not resume:  # looked at under the lock: another training may have saved meanwhile
         existing = [name for name in ARTIFACTS if (run_dir / name).exists()]
         existing += sorted(path.name for path in run_dir.glob("step-*.pt"))  # train.keep_last
         # Only trained weights are worth refusing for: a run stopped during start-up (config,
@@ -63,7 +70,7 @@ def prepare_run_dir(run_dir: Path, config: Config, data_dir: Path, *, resume: bo
                             "start afresh")
         for name in existing:
             (run_dir / name).unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    write_marker(run_dir, RUN, "s2s train", keep=resume)
     for stale in run_dir.glob(".*.pt.*.tmp"):  # left by a process killed while saving
         stale.unlink(missing_ok=True)
     atomic_write(run_dir / "config.yaml", lambda tmp: tmp.write_text(config.to_yaml(), encoding="utf-8"))
