@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,24 @@ def make_payload(config: Config, model: torch.nn.Module, src_tokenizer: Tokenize
     }
 
 
+def first_non_finite(state: dict[str, Any]) -> str | None:
+    """The name of the first floating-point tensor of `state` holding NaN or inf, else None."""
+    for name, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write `payload` atomically: a failed write leaves the previous file at `path` whole."""
+    """Write `payload` atomically: a failed write leaves the previous file at `path` whole.
+
+    Weights holding NaN or inf (a diverged training) are never written: nothing could translate
+    with them, and they would replace a checkpoint that can.
+    """
+    bad = first_non_finite(payload.get("model_state", {}))
+    if bad is not None:
+        raise UserError(f"{path}: not written: its weights are not finite ({bad} holds NaN or inf), the training "
+                        "diverged; lower train.lr, lengthen train.warmup_steps or set train.clip_norm")
 
     def write(tmp: Path) -> None:
         try:
@@ -107,6 +124,12 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
                 return path / name
+        if (path / "s2s_export.json").is_file():  # export.ct2.EXPORT_INFO (that module imports this one)
+            if not (path / "model.bin").is_file():
+                raise UserError(f"{path}: a CTranslate2 export missing its model.bin; export the run again "
+                                f"(s2s export -o {path} --force)")
+            raise UserError(f"{path}: a CTranslate2 export (s2s export), not a run: translate, eval and serve take it; "
+                            "give this command the run directory or checkpoint it was exported from")
         raise UserError(f"{path}: run directory holds no best.pt or last.pt; train a model with "
                         "`s2s train --config ...` first")
     if not path.exists():
@@ -118,7 +141,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint file; a truncated or foreign file is a UserError."""
     path = resolve_checkpoint_path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning would precede the one line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:  # not readable by this user, an I/O error ...
+        raise UserError(f"{path}: cannot read the checkpoint ({exc.strerror or type(exc).__name__})") from None
     except Exception as exc:  # truncated zip, not a torch file, unpickling refused ...
         raise UserError(f"{path}: unreadable checkpoint (truncated or not written by s2s): "
                         f"{type(exc).__name__}") from None
@@ -128,6 +155,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise UserError(f"{path}: checkpoint format version {version}, but this s2s reads version "
                         f"{FORMAT_VERSION}; retrain or use the s2s version that wrote it")
+    state = payload.get("model_state")
+    bad = first_non_finite(state) if isinstance(state, dict) else None
+    if bad is not None:  # a diverged training's weights: every translation would be empty or fail
+        raise UserError(f"{path}: the checkpoint holds non-finite weights (NaN or inf, first in {bad}), as a "
+                        "diverged training leaves them; use an earlier checkpoint or retrain with a lower train.lr")
     payload["path"] = str(path)
     if "config" in payload:
         payload["config"] = upgrade_stored(payload["config"])  # keys renamed since it was written: their new names
@@ -150,21 +182,46 @@ def model_from_payload(payload: dict[str, Any]) -> InferenceModel:
     from seq2seq.models import build_model  # models import torch-heavy code; keep it lazy
 
     where = payload.get("path", "checkpoint")
+    lacking = [key for key in ("config", "model_state", "spm_src", "spm_tgt") if key not in payload]
+    if lacking:  # an s2s file that is no model (or one a tool stripped)
+        raise UserError(f"{where}: an s2s checkpoint without {', '.join(lacking)}, which translating needs; "
+                        "use best.pt, last.pt or a step-<N>.pt that training wrote")
     config = config_from_dict(payload["config"], where=f"{where} (stored config)", stored=True)
     src_tok = Tokenizer(payload["spm_src"], origin=f"{where} (source vocabulary)")
     tgt_tok = src_tok if payload["spm_src"] == payload["spm_tgt"] and config.data.joint_vocab \
         else Tokenizer(payload["spm_tgt"], origin=f"{where} (target vocabulary)")
     model = build_model(config.model, src_tok.vocab_size, tgt_tok.vocab_size, config.data.joint_vocab)
+    mismatch = weight_mismatch(model.state_dict(), payload["model_state"])
+    if mismatch:
+        raise UserError(f"{where}: its weights do not fit the model its stored config describes ({mismatch}); "
+                        "the file was changed after s2s wrote it: use the checkpoint as training saved it")
     try:
         model.load_state_dict(payload["model_state"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise UserError(f"{where}: weights do not match the model its config describes "
-                        f"({first})") from None
+    except (RuntimeError, TypeError, AttributeError) as exc:  # a value that is no tensor ...
+        raise UserError(f"{where}: unreadable weights ({type(exc).__name__}); use the checkpoint as training "
+                        "saved it") from None
     model.eval()
     # "placeholders": the protector's state, under the feature's old name (checkpoints of every release)
-    protector = Protector.from_state(payload["placeholders"]) if payload.get("placeholders") else None
+    try:
+        protector = Protector.from_state(payload["placeholders"]) if payload.get("placeholders") else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UserError(f"{where}: its placeholders (the entity state) are damaged; use the checkpoint as training "
+                        "saved it") from None
     return InferenceModel(model, config, src_tok, tgt_tok, Path(where), protector)
+
+
+def weight_mismatch(expected: dict[str, Any], state: Any) -> str | None:
+    """What differs between a model's state_dict and a checkpoint's weights, in a few words; None if nothing."""
+    if not isinstance(state, dict):
+        return "no weights"
+    shapes = [f"{name} is {tuple(state[name].shape)}, the config makes {tuple(tensor.shape)}"
+              for name, tensor in expected.items()
+              if isinstance(state.get(name), torch.Tensor) and state[name].shape != tensor.shape]
+    missing = [name for name in expected if name not in state]
+    extra = [name for name in state if name not in expected]
+    parts = [f"{len(names)} {what}: {', '.join(names[:2])}{', ...' if len(names) > 2 else ''}"
+             for what, names in (("of another shape", shapes), ("missing", missing), ("unexpected", extra)) if names]
+    return "; ".join(parts) or None
 
 
 def load_for_inference(path: str | Path) -> InferenceModel:

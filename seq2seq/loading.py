@@ -8,6 +8,7 @@ from typing import Any
 
 from seq2seq.errors import UserError
 from seq2seq.export.ct2 import CTranslate2Translator, ct2_device, is_exported
+from seq2seq.pipeline import DECODE_ARGUMENTS, check_argument
 from seq2seq.translator import TextTranslator, Translator
 
 
@@ -18,9 +19,12 @@ def open_translator(path: str | Path, *, device: str | None = None, precision: s
     others of `Translator.load`).
 
     device and precision are the command line's --device and --precision (None: auto, and the
-    run's decode.precision); their errors name those options. An export computes in the
+    run's decode.precision); their errors, and those of the decode options, name those options. An export computes in the
     quantization it was exported with, so it takes no --precision.
     """
+    for name, value in options.items():  # the command line's options, named as it names them
+        if value is not None and name in DECODE_ARGUMENTS:
+            check_argument(name, value, "--" + name.replace("_", "-"))
     if is_exported(Path(path)):
         if options.get("length_penalty_kind") == "length":  # what CTranslate2 does anyway
             options = {**options, "length_penalty_kind": None}

@@ -21,12 +21,18 @@ This module is also the one place outside the entities code that protects and re
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, overload
+from typing import Any, Callable, Optional, Sequence, overload
 
-from seq2seq.config import DecodeConfig
+from seq2seq.config import DecodeConfig, option
+from seq2seq.config_values import check_value
 from seq2seq.data.normalize import normalize_text
+from seq2seq.errors import UserError
 from seq2seq.entities import Protector, protect_all, restore, shown_pieces, symbol_ids
 from seq2seq.search import Hypothesis, SearchOptions
 from seq2seq.special_tokens import EOS_ID
@@ -76,6 +82,56 @@ class Sources:
     todo: list[int]  # indices of the sentences with something to translate (the others stay empty)
     ids: list[list[int]]  # their source ids, cut to fit, without EOS
     originals: list[dict[str, str]]  # per input sentence: what its symbols stand for
+
+
+# ---------------------------------------------------------------------------------------------
+# The arguments of the Python API, checked as the command line checks them
+
+# API argument -> the decode key it overrides: its type and range (the CLI's options have the same)
+DECODE_ARGUMENTS = {"beam": "beam_size", "length_penalty": "length_penalty",
+                    "length_penalty_kind": "length_penalty_kind", "batch_tokens": "batch_tokens",
+                    "max_repeats": "max_repeats", "protect_entities": "protect_entities"}
+# arguments of one call that set no decode key, as --n-best and --max-len take them
+CALL_ARGUMENTS: dict[str, tuple[dataclasses.Field, Any]] = {
+    "n_best": (option(1, "hypotheses per sentence", low=1), int),
+    "max_len": (option(None, "most pieces of an output", low=1), Optional[int]),
+    "attention": (option(False, "return the attention"), bool)}
+_DECODE_FIELDS = {f.name: f for f in dataclasses.fields(DecodeConfig)}
+_DECODE_HINTS = typing.get_type_hints(DecodeConfig)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_argument(name: str, value: Any, shown: str | None = None) -> Any:
+    """An API argument checked by the rule of the config key it sets (or CALL_ARGUMENTS): a
+    UserError naming it ("beam must be >= 1; got 0"), or as `shown` ("--beam", the CLI's name)."""
+    key = DECODE_ARGUMENTS.get(name)
+    fld, hint = (_DECODE_FIELDS[key], _DECODE_HINTS[key]) if key else CALL_ARGUMENTS[name]
+    try:
+        return check_value("", shown or name, value, fld, hint)
+    except UserError as exc:
+        raise UserError(str(exc).removeprefix(": ")) from None
+
+
+def with_arguments(settings: DecodeConfig, **arguments: Any) -> DecodeConfig:
+    """`settings` with the API arguments given (not None) in place of their decode keys, each checked."""
+    return dataclasses.replace(settings, **{DECODE_ARGUMENTS[name]: check_argument(name, value)
+                                            for name, value in arguments.items() if value is not None})
+
+
+def sentence_list(sentences: Any) -> list[str]:
+    """Any iterable of str (a generator too), read once; a TypeError that says what is not a str."""
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
+        raise TypeError(f"sentences must be a list (or any iterable) of str; got {type(sentences).__name__}"
+                        + (" (translate() takes one sentence as a str)" if isinstance(sentences, str) else ""))
+    listed = list(sentences)
+    for index, sentence in enumerate(listed):
+        if not isinstance(sentence, str):
+            raise TypeError(f"sentences[{index}] must be a str; got {type(sentence).__name__}")
+        lone = None if sentence.isascii() else _SURROGATE.search(sentence)  # no UTF-8 has one: SentencePiece fails
+        if lone is not None:
+            raise UserError(f"sentences[{index}] is no valid text: a lone surrogate U+{ord(lone.group()):04X} at "
+                            f"character {lone.start() + 1} (decode its bytes with errors='replace')")
+    return listed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,15 +227,15 @@ class TextTranslator:
     def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
 
     @overload
-    def translate(self, sentences: Sequence[str], *, beam: int | None = None) -> list[str]: ...
+    def translate(self, sentences: Iterable[str], *, beam: int | None = None) -> list[str]: ...
 
-    def translate(self, sentences: str | Sequence[str], *, beam: int | None = None) -> str | list[str]:
-        """The best translation of one sentence, or of each sentence of a list (in input order)."""
+    def translate(self, sentences: str | Iterable[str], *, beam: int | None = None) -> str | list[str]:
+        """The best translation of one sentence, or of each sentence of a list or any iterable (in input order)."""
         if isinstance(sentences, str):
             return self.translate_batch([sentences], beam=beam)[0].text
-        return [result.text for result in self.translate_batch(sentences, beam=beam)]
+        return [result.text for result in self.translate_batch(sentence_list(sentences), beam=beam)]
 
-    def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
+    def translate_batch(self, sentences: Iterable[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
                         attention: bool = False) -> list[TranslationResult]:
         """Translate raw sentences: normalise, protect, encode, search in length-sorted batches, decode, restore.
@@ -191,24 +247,33 @@ class TextTranslator:
         then compares the cut hypotheses by their pieces alone); without it the bound is
         settings.max_len_ratio x source pieces + settings.max_len_offset. With attention=True
         each hypothesis carries its encoder-decoder attention and target pieces, and each
-        result its source pieces.
+        result its source pieces (an empty sentence: an empty attention, no pieces).
+        `sentences` may be any iterable of str, read once; the other arguments are checked as the
+        command line checks them (`check_argument`: a UserError naming the argument).
         """
-        settings = self.settings
-        n_best = max(1, n_best)
+        sentences = sentence_list(sentences)
+        settings = with_arguments(self.settings, beam=beam, batch_tokens=batch_tokens)
+        n_best, max_len, attention = (check_argument(name, value) for name, value in
+                                      (("n_best", n_best), ("max_len", max_len), ("attention", attention)))
         protector = self.protector if settings.protect_entities else None
-        results = [TranslationResult(sentence, [Translation([], 0.0)]) for sentence in sentences]
+        results = [TranslationResult(sentence, [self._nothing(attention)], [] if attention else None)
+                   for sentence in sentences]
         ready = self.sources(sentences, protector)
         if not ready.ids:
             return results
-        options = SearchOptions(beam_size=max(beam or settings.beam_size, n_best), alpha=settings.length_penalty,
+        # a wider beam is a slip (--beam 100000) that runs out of memory
+        vocabulary = getattr(self.tgt_tokenizer, "vocab_size", None)
+        if vocabulary is not None and max(settings.beam_size, n_best) > vocabulary:
+            raise UserError(f"beam {max(settings.beam_size, n_best)} is wider than the target vocabulary "
+                            f"({vocabulary} pieces); choose a beam of at most {vocabulary}")
+        options = SearchOptions(beam_size=max(settings.beam_size, n_best), alpha=settings.length_penalty,
                                 penalty=settings.length_penalty_kind,
                                 symbols=search_symbols(self.src_tokenizer, self.tgt_tokenizer, protector),
                                 n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
                                 cut_at_max_len=max_len is not None)
         sources = [ids + [EOS_ID] for ids in ready.ids]
         max_lengths = output_bounds(ready.ids, settings, max_len, self.max_positions)
-        batches = self._batches([len(ids) for ids in sources], batch_tokens or settings.batch_tokens,
-                                options.beam_size)
+        batches = self._batches([len(ids) for ids in sources], settings.batch_tokens, options.beam_size)
         found = search_in_batches(lambda batch, bounds: self._search(batch, bounds, options), sources,
                                   max_lengths, batches)
         for index, source_ids, hyps in zip(ready.todo, sources, found):
@@ -226,6 +291,17 @@ class TextTranslator:
         todo = [i for i, text in enumerate(texts) if text]
         ids = self.src_tokenizer.encode_batch([texts[i] for i in todo]) if todo else []
         return Sources(todo, cut_to_fit(ids, self.max_positions), originals)
+
+    def _nothing(self, attention: bool) -> Translation:
+        """The translation of an empty sentence (the model is not asked): no pieces; with attention,
+        an empty one (0 x layers x heads x 0) where the model has attention."""
+        if not attention:
+            return Translation([], 0.0)
+        return Translation([], 0.0, self._empty_attention(), "", [])
+
+    def _empty_attention(self) -> Any:
+        """What `_nothing` gives as attention (None: the engine gives none)."""
+        return None
 
     def _with_text(self, hyp: Hypothesis, attention: bool, originals: dict[str, str]) -> Translation:
         """A hypothesis decoded into one line of text, its symbols' words put back."""

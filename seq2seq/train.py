@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.allocator import bound_primitive_caches, return_large_blocks_to_the_os
-from seq2seq.checkpoint import RUNS_ROOT, keep_weights, make_payload, save_checkpoint
+from seq2seq.checkpoint import RUNS_ROOT, first_non_finite, keep_weights, make_payload, save_checkpoint
 from seq2seq.config import Config
 from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.manifest import check_prepared
@@ -58,8 +58,7 @@ from seq2seq.training.state import TrainState
 from seq2seq.training.stopping import (Clock, StopRequest, UpdateSignals, check_stopping, divergence_message,
                                        out_of_time, stop_reason)
 from seq2seq.training.update import UpdateTotals, backward, current_lr, gradient_norm, set_lr
-from seq2seq.training.validation import DevScores, DevSet, load_dev_set
-from seq2seq.training.validation import validate as score_dev_set
+from seq2seq.training.validation import DevScores, DevSet, load_dev_set, validate as score_dev_set
 
 
 def train_command(config: Config, *, run_dir: Path | None = None, resume: bool = False,
@@ -315,9 +314,9 @@ class Trainer:
     def _out_of_time(self, budget: float | None) -> bool:
         return out_of_time(self.elapsed(), self.state.last_validation_s, budget)
 
-    def _diverged(self, loss_sum: float, grad_norm: float) -> None:
-        message = divergence_message(self.state.step + 1, loss_sum, grad_norm, self.run_dir / "last.pt",
-                                     self.last_saved_step)
+    def _diverged(self, loss_sum: float, grad_norm: float, bad_weight: str | None = None) -> None:
+        message = divergence_message(self.state.step + (bad_weight is None), loss_sum, grad_norm,
+                                     self.run_dir / "last.pt", self.last_saved_step, bad_weight)
         self.log.note(f"error: {message}")  # the CLI prints it on stderr
         raise UserError(message)
 
@@ -337,6 +336,8 @@ class Trainer:
         """Rank 0 validates; every process learns the dev BLEU (early stopping, plateau schedule)."""
         state = self.state
         scores: DevScores | None = None
+        with averaged(self.ema):
+            self._refuse_non_finite()  # on every process (same weights): the weights best.pt would get
         if self.dist.is_main:
             # Validation must not move the random streams, or resumed runs would drift.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), averaged(self.ema):
@@ -361,6 +362,7 @@ class Trainer:
 
     def save_last(self) -> None:
         """last.pt: weights, optimiser, schedule, data position, every process's RNG states."""
+        self._refuse_non_finite()
         rng = self.dist.gather(rng_state(self.device))  # collective: every process takes part
         self.last_saved_step = self.state.step
         if not self.dist.is_main:
@@ -376,6 +378,11 @@ class Trainer:
             with averaged(self.ema):
                 weights = self.payload(kind="step", step=self.state.step)
                 keep_weights(self.run_dir, self.state.step, self.config.train.keep_last, weights)
+
+    def _refuse_non_finite(self) -> None:
+        """A finite loss and gradient can still leave a weight NaN or inf: stop as on a diverged loss."""
+        if (bad := first_non_finite(self.raw_model.state_dict())) is not None:
+            self._diverged(math.nan, math.nan, bad_weight=bad)
 
     def payload(self, **fields: Any) -> dict[str, Any]:
         """A checkpoint of raw_model (see seq2seq/checkpoint.py) with `fields` added."""

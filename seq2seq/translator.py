@@ -19,6 +19,7 @@ its middle: batches of token ids through `seq2seq.search`, which only sees tenso
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,7 +32,7 @@ from seq2seq.devices import DTYPES, resolve_device, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.pipeline import (DEFAULT_MAX_POSITIONS, LINE_BREAKS, Protector, TextTranslator, Translation,
-                              TranslationResult, batches_by_length, search_in_batches)
+                              TranslationResult, batches_by_length, search_in_batches, with_arguments)
 from seq2seq.search import Hypothesis, SearchOptions, search
 from seq2seq.special_tokens import PAD_ID
 
@@ -85,22 +86,20 @@ class Translator(TextTranslator):
         from seq2seq.allocator import bound_primitive_caches
         from seq2seq.checkpoint import load_for_inference
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a run directory or checkpoint file (str or Path); got {type(path).__name__}")
         bound_primitive_caches()  # a server decodes batches of ever new shapes
 
+        arguments = dict(beam=beam, length_penalty=length_penalty, batch_tokens=batch_tokens, max_repeats=max_repeats,
+                         length_penalty_kind=length_penalty_kind, protect_entities=protect_entities)
+        with_arguments(DecodeConfig(), **arguments)  # bad values fail before the (slow) checkpoint load
         target = resolve_device(device, "device")
         if precision is not None:  # a bad name fails before the (slow) checkpoint load
             resolve_precision(precision, target, "precision")
         loaded = load_for_inference(path)  # on the CPU, wherever it was saved
         blame = "precision" if precision is not None else f"{loaded.path}: decode.precision"
         chosen = resolve_precision(precision or loaded.config.decode.precision, target, blame)
-        overrides = {key: value for key, value in (("beam_size", beam), ("length_penalty", length_penalty),
-                                                   ("batch_tokens", batch_tokens), ("max_repeats", max_repeats),
-                                                   ("length_penalty_kind", length_penalty_kind),
-                                                   ("protect_entities", protect_entities))
-                     if value is not None}
-        if overrides.get("length_penalty_kind", "gnmt") not in ("gnmt", "length"):
-            raise UserError(f"length penalty kind {length_penalty_kind!r}: use gnmt or length")
-        decode = dataclasses.replace(loaded.config.decode, **overrides, precision=chosen)
+        decode = dataclasses.replace(with_arguments(loaded.config.decode, **arguments), precision=chosen)
         config = dataclasses.replace(loaded.config, decode=decode)
         model = loaded.model.to(device=target, dtype=DTYPES[chosen])
         return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path, loaded.protector)
@@ -109,6 +108,10 @@ class Translator(TextTranslator):
     def max_positions(self) -> int:
         """Longest source or output the model takes, in pieces with BOS/EOS."""
         return self.model.max_positions or DEFAULT_MAX_POSITIONS
+
+    def _empty_attention(self) -> Tensor | None:
+        layers, heads = self.model.attention_layers, self.model.attention_heads
+        return torch.zeros(0, layers, heads, 0) if layers else None
 
     def _batches(self, lengths: list[int], batch_tokens: int, beam_size: int) -> list[list[int]]:
         # batch_tokens bounds source tokens x beam (padding included): the search runs beam rows per sentence
@@ -119,6 +122,11 @@ class Translator(TextTranslator):
         self.model.eval()  # and put back afterwards
         try:
             return search_padded(self.model, sources, max_lengths, options)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:  # the CPU's allocator raises a RuntimeError
+            if not isinstance(exc, torch.OutOfMemoryError) and "allocate memory" not in str(exc):
+                raise
+            raise UserError(f"out of memory decoding {len(sources)} sentence(s) at beam {options.beam_size}: "
+                            "lower the beam or batch_tokens (--beam, --batch-tokens)") from None
         finally:
             self.model.train(was_training)
 

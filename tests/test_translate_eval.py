@@ -368,4 +368,4 @@ def test_eval_sweep_errors_are_one_line(run_dir, eval_files, monkeypatch, capsys
                           "gnmt")
     assert_one_line_error(run_cli(monkeypatch, capsys, *base, "--src", src, "--ref", ref, "--beam", "3"), "--sweep")
     assert_one_line_error(run_cli(monkeypatch, capsys, "eval", "--model", run_dir, "--src", src, "--ref", ref,
-                                  "--length-penalty-kind", "wu"), "gnmt or length")
+                                  "--length-penalty-kind", "wu"), "--length-penalty-kind must be one of gnmt, length")

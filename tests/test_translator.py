@@ -90,7 +90,9 @@ def test_n_best_scores_attention_and_pieces(transformer_run: Path):
     results = translator.translate_batch(SENTENCES, n_best=3, attention=True)
     assert [result.source for result in results] == SENTENCES
     empty = results[1]
-    assert empty.text == "" and len(empty.hypotheses) == 1 and empty.source_pieces is None
+    assert empty.text == "" and len(empty.hypotheses) == 1 and empty.source_pieces == []
+    # an empty sentence has an empty attention of the same layout (not None), and no pieces
+    assert tuple(empty.best.attention.shape) == (0, 2, 4, 0) and empty.best.pieces == []
     for result in results[:1] + results[2:]:
         assert len(result.hypotheses) == 3
         scores = [hyp.score for hyp in result.hypotheses]

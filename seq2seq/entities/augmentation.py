@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from seq2seq.entities.dates import DateAugmentation
+from seq2seq.entities.lang import TABLES, names_marked, rules
 from seq2seq.entities.names import NameAugmentation
 from seq2seq.entities.numbers import NumberAugmentation
 from seq2seq.entities.protector import Protector
@@ -32,12 +33,15 @@ class EntityAugmentation:
                  symbol_order: SymbolOrder = "source") -> None:
         self.names_p, self.numbers_p, self.dates_p = names, numbers, dates
         self.name_symbol_p, self.symbol_order, self.pool_size = name_symbol_probability, symbol_order, len(name_pool)
-        self.names = NameAugmentation(src_lines, tgt_lines, name_pool, src_lang, tgt_lang) if names else None
+        # names are entities only where both languages mark them by capitals (German nouns are capitalised too)
+        self.languages, self.names_marked = (src_lang, tgt_lang), names_marked(src_lang, tgt_lang)
+        self.names = NameAugmentation(src_lines, tgt_lines, name_pool, src_lang, tgt_lang) \
+            if names and self.names_marked else None
         self.numbers = NumberAugmentation(src_lines, tgt_lines) if numbers else None
         self.dates = DateAugmentation(src_lines, tgt_lines, src_lang, tgt_lang) if dates else None
         self.protector = protector
         self.symbols = SymbolAugmentation(src_lines, tgt_lines, src_lang, tgt_lang, protector.dates, protector.places,
-                                          symbol_order) if protector is not None else None
+                                          symbol_order, protector.names) if protector is not None else None
 
     def changed_pairs(self, seed: int, epoch: int) -> Pairs:
         """{pair index: (new source, new target)} of the pairs epoch `epoch` changes."""
@@ -52,7 +56,7 @@ class EntityAugmentation:
 
     def description(self) -> list[str]:
         """One phrase per step, for the training log."""
-        parts = []
+        parts = [self.without_names()] if not self.names_marked and (self.protector or self.names_p) else []
         if self.names is not None:
             parts.append(f"names substituted in {100 * self.names_p:g}% of the {len(self.names.eligible):,} "
                          f"pairs with a name on both sides (from {self.pool_size:,} names)")
@@ -65,7 +69,18 @@ class EntityAugmentation:
         if self.symbols is not None and self.protector is not None:
             what = ("number, month, weekday and place" if self.protector.places else "number, month and weekday") \
                 if self.protector.dates else "number"
-            parts.append(f"entity symbols put in place of each shared name with probability {self.name_symbol_p:g} "
-                         f"and of every shared {what} (in {len(self.symbols.eligible):,} pairs; symbols "
-                         f"numbered in {self.symbol_order} order)")
+            names = f"each shared name with probability {self.name_symbol_p:g} and of " if self.protector.names else ""
+            rules = (" and ".join(dict.fromkeys(self.languages)) if all(code in TABLES for code in self.languages)
+                     else "none for this pair")
+            parts.append(f"entity symbols put in place of {names}every shared {what} "
+                         f"(in {len(self.symbols.eligible):,} pairs; symbols numbered in {self.symbol_order} order; "
+                         f"language rules: {rules})")
         return parts
+
+    def without_names(self) -> str:
+        """Why names are no entities of this pair, for the log."""
+        unmarked = [code for code in self.languages if not rules(code).names_by_capitals]
+        return (f"no names as entities: s2s has entity rules for {', '.join(TABLES)} (names by capitals, "
+                f"numbers, months, weekdays, places) but not for {' and '.join(dict.fromkeys(unmarked))}, where a "
+                "capitalised word may be a noun; only digit strings are entities"
+                + (" and train.name_augmentation is off" if self.names_p else ""))

@@ -2,8 +2,8 @@
 
 A language pair is two tables: the protector and the augmentations look up the rules of each
 side by its code (`rules`), so a new language adds one file under lang/ and nothing else. A
-language without a table has no month or weekday names, number words, places or elision: its
-names and digit strings are still entities.
+language without a table has no month or weekday names, number words, places or elision, and
+no rule for names (a capitalised word may be a noun): only its digit strings are entities.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class Language:
     # month or weekday names that, capitalised as a sentence's first word, are as often another
     # word ("May I come in?", "Mars est rouge."): there, that word stays text throughout the sentence
     ambiguous_openers: frozenset[str] = frozenset()
+    # whether a capitalised word that is not sentence-initial is a name: so in French and English,
+    # not where nouns are capitalised too (German "Verträge"); only then are names entities
+    names_by_capitals: bool = False
     # words that name one number only (not "un"/"one", also an article or a pronoun), lower case
     number_words: Mapping[str, int] = field(default_factory=dict)
     # words elided before a vowel, as a name's substitution must keep them right: "de" -> "d'"

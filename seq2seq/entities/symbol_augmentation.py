@@ -39,15 +39,16 @@ class SymbolAugmentation:
     """
 
     def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], src_lang: str, tgt_lang: str,
-                 dates: bool = False, places: bool = False, order: SymbolOrder = "source") -> None:
+                 dates: bool = False, places: bool = False, order: SymbolOrder = "source", names: bool = True) -> None:
         self.src_lines, self.tgt_lines = src_lines, tgt_lines
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
-        self.names, self.numbers = Names(frozenset(), src_lang), Numbers(src_lang, tgt_lang)
+        self.names = Names(frozenset(), src_lang) if names else None  # as the protector's `names`
+        self.numbers = Numbers(src_lang, tgt_lang)
         self.dates = Dates(src_lang, tgt_lang) if dates else None  # as the protector's `dates`
         self.places = Places(src_lang, tgt_lang) if places else None  # as the protector's `places`
         self.order = order  # how each kind's symbols are numbered
         self.eligible = [i for i, (src, tgt) in enumerate(zip(src_lines, tgt_lines))
-                         if self.numbers.shared(src, tgt) or self.names.shared(src, tgt)
+                         if self.numbers.shared(src, tgt) or (self.names and self.names.shared(src, tgt))
                          or self.numbers.shared_words(src, tgt)
                          or (self.dates and self.dates.shared(src, tgt))
                          or (self.places and self.places.shared(src, tgt))]
@@ -68,7 +69,8 @@ class SymbolAugmentation:
             places = self.places.shared(src, tgt)[:PLACE_SLOTS] if self.places else []
             for (src_words, tgt_words), symbol in zip(places, numbered(Places.symbols, len(places), place_rng)):
                 src, tgt = replace_words(src, src_words, symbol), replace_words(tgt, tgt_words, symbol)
-            names = [name for name in self.names.shared(src, tgt) if rng.random() < probability][:SLOTS]
+            shared_names = self.names.shared(src, tgt) if self.names else []
+            names = [name for name in shared_names if rng.random() < probability][:SLOTS]
             words = self.numbers.shared_words(src, tgt)
             numbers = self.numbers.shared(src, tgt)[:SLOTS]
             words = words[:SLOTS - len(numbers)]

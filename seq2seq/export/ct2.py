@@ -23,24 +23,29 @@ CTranslate2 has no recurrent decoders, so an RNN run is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
 import tempfile
+import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from seq2seq import __version__
 from seq2seq.checkpoint import load_checkpoint, model_from_payload
-from seq2seq.config import DecodeConfig
-from seq2seq.data.normalize import elision_language
+from seq2seq.config import DataConfig, DecodeConfig
+from seq2seq.config_values import check_value
+from seq2seq.data.normalize import ELISIONS, elision_language
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 from seq2seq.files import replace_directory
+from seq2seq.ownership import EXPORT, MARKER, check_folder, check_replaceable, marker_bytes
 from seq2seq.entities import Protector
-from seq2seq.pipeline import DEFAULT_MAX_POSITIONS, TextTranslator, TranslationResult, batches_by_length
+from seq2seq.pipeline import DEFAULT_MAX_POSITIONS, TextTranslator, TranslationResult, batches_by_length, with_arguments
 from seq2seq.search import Hypothesis, SearchOptions
-from seq2seq.special_tokens import UNK_ID
+from seq2seq.special_tokens import BOS_ID, PAD_ID, UNK_ID
 
 EXPORT_INFO = "s2s_export.json"  # what translating with the export needs besides the weights
 QUANTIZATIONS = ("int8", "int16", "float16", "bfloat16", "float32")
@@ -63,8 +68,11 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
     """Write a CTranslate2 model directory for a Transformer checkpoint or run; returns it."""
     if quantization not in QUANTIZATIONS:
         raise UserError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
-    if out_dir.exists() and not force:
-        raise UserError(f"{out_dir} already exists; use --force to replace it")
+    # only a new or empty folder or an earlier export is written, never one holding the checkpoint
+    if check_folder(out_dir, EXPORT, inputs=[checkpoint]) is not None:
+        if not force:
+            raise UserError(f"{out_dir} already holds an export; use --force to replace it")
+        check_replaceable(out_dir, EXPORT)
     payload = load_checkpoint(checkpoint)
     loaded = model_from_payload(payload)
     from seq2seq.models.transformer import TransformerModel
@@ -96,6 +104,7 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
                 "placeholders": loaded.protector.to_state() if loaded.protector else None}
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
+        (tmp / MARKER).write_bytes(marker_bytes(EXPORT, "s2s export"))
         tmp.chmod(0o755)
         replace_directory(tmp, out_dir)
     except OSError as exc:
@@ -224,28 +233,33 @@ class CTranslate2Translator(TextTranslator):
         """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`); protect_entities=False: without
         entity symbols."""
         ctranslate2 = ctranslate2_module()
+        arguments = dict(beam=beam, batch_tokens=batch_tokens, length_penalty=length_penalty,
+                         protect_entities=protect_entities)
+        with_arguments(DecodeConfig(), **arguments)  # bad values fail before the load
         self.path = path / "model.bin"
         self.config = None  # the training config is not exported; `eval --split` needs the run
-        self.info = json.loads((path / EXPORT_INFO).read_text(encoding="utf-8"))
-        overrides = (("beam_size", beam), ("batch_tokens", batch_tokens), ("length_penalty", length_penalty),
-                     ("protect_entities", protect_entities))
-        decode = {**self.info["decode"], **{k: v for k, v in overrides if v is not None}}
-        self.settings = DecodeConfig(**decode)
+        self.info, stored, self.protector = read_export_info(path)
+        self.settings = with_arguments(stored, **arguments)
         data = self.info["data"]
         self.normalization, self.lowercase, self.elision = data["normalization"], data["lowercase"], data.get("elision")
-        self.src_tokenizer = Tokenizer((path / "spm.src.model").read_bytes(), origin=str(path / "spm.src.model"))
-        self.tgt_tokenizer = Tokenizer((path / "spm.tgt.model").read_bytes(), origin=str(path / "spm.tgt.model"))
+        self.src_tokenizer, self.tgt_tokenizer = (_export_tokenizer(path / name)
+                                                  for name in ("spm.src.model", "spm.tgt.model"))
         self.tgt_ids = {piece: i for i, piece in enumerate(_vocabulary(self.tgt_tokenizer))}
-        state = self.info.get("placeholders")  # exports made before placeholders have no such key
-        self.protector = Protector.from_state(state) if state else None
+        # what s2s's search never outputs (seq2seq.search.log_softmax_scores): CTranslate2 would
+        self.suppressed = [[piece] for piece in self.tgt_tokenizer.pieces([PAD_ID, BOS_ID])]
         # as many threads as torch uses (all cores, or --threads): CTranslate2's own default is 4
         import torch
 
         kind, index = ct2_device(device)
-        self.engine = ctranslate2.Translator(str(path), device=kind, device_index=index,
-                                             intra_threads=threads or torch.get_num_threads())
+        try:
+            self.engine = ctranslate2.Translator(str(path), device=kind, device_index=index,
+                                                 intra_threads=threads or torch.get_num_threads())
+        except (RuntimeError, ValueError) as exc:  # a truncated model.bin, a damaged config.json ...
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"{path}: CTranslate2 cannot load this export ({reason}); if it is damaged or "
+                            f"incomplete, export the run again (s2s export -o {path} --force)") from None
 
-    def translate_batch(self, sentences: Sequence[str], *, beam: int | None = None, n_best: int = 1,
+    def translate_batch(self, sentences: Iterable[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
                         attention: bool = False) -> list[TranslationResult]:
         """As Translator.translate_batch (the same pipeline), but for CTranslate2's search: it divides a
@@ -276,10 +290,49 @@ class CTranslate2Translator(TextTranslator):
         answers = self.engine.translate_batch(
             [self.src_tokenizer.pieces(ids[:-1]) for ids in sources], beam_size=options.beam_size,
             num_hypotheses=options.n_best, length_penalty=options.alpha, max_decoding_length=max(max_lengths),
-            return_scores=True)
+            suppress_sequences=self.suppressed, return_scores=True)
         return [[Hypothesis([self.tgt_ids.get(token, UNK_ID) for token in tokens if token != "</s>"][:bound],
                             float(score)) for tokens, score in zip(answer.hypotheses, answer.scores)]
                 for answer, bound in zip(answers, max_lengths)]
+
+
+def read_export_info(path: Path) -> tuple[dict[str, Any], DecodeConfig, Protector | None]:
+    """An export's s2s_export.json, its decode settings and its protector, checked: a damaged one is a
+    UserError naming it."""
+    file, again = path / EXPORT_INFO, f"export the run again (s2s export -o {path} --force)"
+    try:
+        info = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{file}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the "
+                        f"export is damaged: {again}") from None
+    data = info.get("data") if isinstance(info, dict) else None
+    if (not isinstance(info, dict) or info.get("format") != "s2s-ctranslate2"
+            or not isinstance(info.get("decode"), dict) or "quantization" not in info or not isinstance(data, dict)
+            or not {"normalization", "lowercase", "src_lang", "tgt_lang"} <= data.keys()):
+        raise UserError(f"{file}: not the description s2s export writes (format, quantization, data, decode); {again}")
+    for section, cls, values in (("data", DataConfig, {k: v for k, v in data.items() if k != "elision"}),
+                                 ("decode", DecodeConfig, info["decode"])):
+        fields, hints = {f.name: f for f in dataclasses.fields(cls)}, typing.get_type_hints(cls)
+        for key, value in values.items():
+            if key not in fields:
+                raise UserError(f"{file}: unknown key {section}.{key}; {again}")
+            check_value(str(file), f"{section}.{key}", value, fields[key], hints[key])
+    if data.get("elision") not in (None, *ELISIONS) or not isinstance(info.get("max_positions", 2), int) \
+            or info.get("max_positions", 2) < 2:
+        raise UserError(f"{file}: data.elision or max_positions is not one s2s export writes; {again}")
+    try:  # exports made before placeholders have no such key
+        protector = Protector.from_state(info["placeholders"]) if info.get("placeholders") else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UserError(f"{file}: its placeholders (the entity state) are damaged; {again}") from None
+    return info, DecodeConfig(**info["decode"]), protector
+
+
+def _export_tokenizer(path: Path) -> Tokenizer:
+    try:
+        return Tokenizer(path.read_bytes(), origin=str(path))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc}); export the run again "
+                        f"(s2s export -o {path.parent} --force)") from None
 
 
 def export_command(*, model: Path | None, output: Path, fmt: str, quantization: str, force: bool) -> None:

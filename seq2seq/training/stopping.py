@@ -56,11 +56,17 @@ def out_of_time(elapsed_s: float, last_validation_s: float, budget_minutes: floa
     return budget_minutes is not None and elapsed_s + last_validation_s >= 60 * budget_minutes
 
 
-def divergence_message(step: int, loss_sum: float, grad_norm: float, last: Path, last_saved_step: int | None) -> str:
-    """Why training stops at update `step` (not applied): its loss or gradient norm is not finite."""
+def divergence_message(step: int, loss_sum: float, grad_norm: float, last: Path, last_saved_step: int | None,
+                       bad_weight: str | None = None) -> str:
+    """Why training stops at update `step` (not applied): its loss or gradient norm is not finite;
+    or, with `bad_weight`, update `step` (applied) left that weight NaN or inf, and it is not
+    validated or saved (best.pt never holds such weights)."""
     what = f"loss {loss_sum}" if not math.isfinite(loss_sum) else f"gradient norm {grad_norm}"
     saved = (f"{last} still holds step {last_saved_step}" if last_saved_step is not None
              else "no checkpoint was written")
+    if bad_weight is not None:
+        return (f"training diverged at step {step}: the update left weight {bad_weight} NaN or inf. Nothing was saved "
+                f"from it and {saved}. Lower train.lr, lengthen train.warmup_steps or set train.clip_norm")
     return (f"training diverged at step {step}: {what}. That update was not applied and {saved}. "
             "Lower train.lr, lengthen train.warmup_steps or set train.clip_norm")
 

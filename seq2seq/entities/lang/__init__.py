@@ -10,5 +10,10 @@ TABLES: dict[str, Language] = {table.code: table for table in (FRENCH, ENGLISH)}
 
 
 def rules(code: str) -> Language:
-    """The table of language `code`; an empty one (no dates, number words, places or elision) if it has none."""
+    """The table of language `code`; an empty one (no dates, number words, places, elision or names) if it has none."""
     return TABLES.get(code) or Language(code)
+
+
+def names_marked(src_lang: str, tgt_lang: str) -> bool:
+    """Whether both languages mark names by capitals (so names can be entities of this pair)."""
+    return rules(src_lang).names_by_capitals and rules(tgt_lang).names_by_capitals

@@ -203,5 +203,6 @@ def mend_output(text: str) -> str:
     return _DOUBLED_ARTICLE.sub(r"\1", text)
 
 
-ENGLISH = Language("en", MONTHS, WEEKDAYS, dates_capitalised=True, ambiguous_openers=frozenset({"may", "march"}),
+ENGLISH = Language("en", MONTHS, WEEKDAYS, dates_capitalised=True, names_by_capitals=True,
+                   ambiguous_openers=frozenset({"may", "march"}),
                    number_words=NUMBER_WORDS, places=PLACES, place_article="the ", mend_output=mend_output)

@@ -217,6 +217,7 @@ def mend_output(text: str) -> str:
     return _de_vowel_place().sub(r"\1'", mend_date_elision(text))
 
 
-FRENCH = Language("fr", MONTHS, WEEKDAYS, dates_capitalised=False, ambiguous_openers=frozenset({"mars"}),
+FRENCH = Language("fr", MONTHS, WEEKDAYS, dates_capitalised=False, names_by_capitals=True,
+                  ambiguous_openers=frozenset({"mars"}),
                   number_words=NUMBER_WORDS, elidable=ELIDABLE, places=PLACES, mend_dates=mend_date_elision,
                   mend_output=mend_output)
