@@ -25,6 +25,7 @@ from seq2seq.entities.names import NameAugmentation, candidate
 from seq2seq.entities.numbers import NumberAugmentation, mend_ordinals, shared_numbers, substitute_numbers
 from seq2seq.files import read_lines
 from seq2seq.metrics import contains_word, copy_rate
+from seq2seq.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_NAMES = ["Tom", "Mary", "Anna", "Paul", "Lucas", "Emma"]
@@ -286,7 +287,7 @@ def test_killed_run_with_name_augmentation_resumes_to_the_same_weights(named_dat
     assert "augmentation: names substituted in 50%" in log and "corpus of epoch 1 (from 0): new names" in log
 
     other = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.25)
-    with pytest.raises(Exception, match="name_augmentation: 0.5 -> 0.25"):
+    with pytest.raises(UserError, match="name_augmentation: 0.5 -> 0.25"):
         run_training(other, tmp_path / "run", resume=True)
 
 

@@ -216,7 +216,7 @@ def test_killed_run_with_entity_symbols_resumes_to_the_same_weights(data: Path, 
     assert "entity symbols put in place of each shared name with probability 0.5" in kill_and_resume(config, tmp_path)
     other = toy_config(data, max_steps=40, save_every=5, validate_every=20, protect_entities=True,
                        name_symbol_probability=0.25, name_augmentation=0.5)
-    with pytest.raises(Exception, match="name_symbol_probability: 0.5 -> 0.25"):
+    with pytest.raises(UserError, match="name_symbol_probability: 0.5 -> 0.25"):
         run_training(other, tmp_path / "run", resume=True)
 
 

@@ -23,6 +23,7 @@ from seq2seq.config import config_from_dict
 from seq2seq.data.normalize import normalize_text
 from seq2seq.data.prepare import prepare_corpus, split_key
 from seq2seq.data.tokenizer import load_tokenizers
+from seq2seq.errors import UserError
 from conftest import run_cli
 
 FR = ["le", "chat", "chien", "mange", "une", "pomme", "maison", "grande", "petite", "rouge",
@@ -344,11 +345,11 @@ def test_failure_while_writing_leaves_nothing_half_written(workdir: Path, monkey
     out = prepare_corpus(make_config())
     first = digests(out)
     monkeypatch.setattr(files_module.os, "fsync", broken_fsync)
-    with pytest.raises(Exception, match="No space left"):
+    with pytest.raises(UserError, match="No space left"):
         prepare_corpus(make_config(vocab_size=70), force=True)
     assert digests(out) == first  # the old corpus is still there, whole
     assert leftovers(workdir / "data") == []
-    with pytest.raises(Exception, match="No space left"):
+    with pytest.raises(UserError, match="No space left"):
         prepare_corpus(make_config(dir="data/new"))
     assert not (workdir / "data/new").exists()
     assert leftovers(workdir / "data") == []

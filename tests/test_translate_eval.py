@@ -228,7 +228,8 @@ def test_plot_attention_writes_a_png(run_dir, tmp_path, monkeypatch, capsys):
     png2 = tmp_path / "head.png"
     code, _, err = run_cli(monkeypatch, capsys, "translate", "--model", run_dir, "--max-len", "8",
                            "--plot-attention", png2, "--layer", "1", "--head", "2", "Bonjour.")
-    assert code == 0, err and png2.is_file()
+    assert code == 0, err
+    assert png2.read_bytes().startswith(PNG_MAGIC)
     assert_one_line_error(run_cli(monkeypatch, capsys, "translate", "--model", run_dir, "--plot-attention",
                                    png2, "--layer", "5", "Bonjour."), "--layer")
     assert_one_line_error(run_cli(monkeypatch, capsys, "translate", "--model", run_dir, "--plot-attention",
