@@ -385,14 +385,37 @@ def test_the_repeat_stop_changes_no_ordinary_output(reverser):
         assert sum(h[0].tokens == s[::-1] for h, s in zip(plain, sources)) >= 180
 
 
-def test_a_line_of_2000_repeated_words_does_not_come_back_as_a_runaway(run_dir, monkeypatch, capsys):
+def test_a_line_of_2000_repeated_words_does_not_come_back_as_a_runaway(run_dir, tmp_path: Path, monkeypatch,
+                                                                      capsys):
+    # A model that cannot stop: its decoder's last norm gives one vector at every step, whose
+    # logits put one word piece far above every other (EOS included). Without the repetition
+    # stop it writes that piece to the length limit; with it, 8 times.
+    import sentencepiece as spm
+    from seq2seq.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(run_dir / "best.pt")
+    payload.pop("path")
+    state = payload["model_state"]
+    pieces = spm.SentencePieceProcessor(model_proto=payload["spm_tgt"])
+    word = next(i for i in range(pieces.get_piece_size())
+                if pieces.id_to_piece(i).startswith("▁") and len(pieces.id_to_piece(i)) > 2)
+    state["decoder_norm.weight"].zero_()
+    state["decoder_norm.bias"].zero_()
+    state["decoder_norm.bias"][0] = 1.0
+    state["output_proj.weight"][:, 0] = 0.0
+    state["output_proj.weight"][word, 0] = 10.0
+    runaway = tmp_path / "runaway.pt"  # a checkpoint carries its config and SentencePiece models
+    save_checkpoint(runaway, payload)
+
     line = " ".join(["maison"] * 2000)
-    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", run_dir, "--beam", "1", line)
+    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", runaway, "--beam", "1", line)
     assert code == 0, err
     with_stop = out.strip().split()
-    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", run_dir, "--beam", "1",
+    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", runaway, "--beam", "1",
                              "--max-repeats", "0", line)
-    assert len(with_stop) < 60 or len(with_stop) < len(out.strip().split()) / 10
+    assert code == 0, err
+    without_stop = out.strip().split()
+    assert len(with_stop) == 8 and len(without_stop) > 100, (len(with_stop), len(without_stop))
 
 
 def test_eval_json_reports_the_time_per_sentence(run_dir, tmp_path: Path, monkeypatch, capsys):
