@@ -4,6 +4,7 @@ weights as one process with train.accumulate 2, and only rank 0 writes the run d
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,9 +77,13 @@ def test_only_rank_0_writes(runs) -> None:
     assert payload["world_size"] == 2 and len(payload["rng"]) == 2  # every rank's random state
 
 
-def test_a_two_process_run_resumes_in_one_process(runs) -> None:
+def test_a_two_process_run_resumes_in_one_process(runs, tmp_path: Path) -> None:
     """2 x accumulate 1 -> 1 x accumulate 2: the same update size, so the run continues exactly."""
-    data_dir, two, one = runs
+    data_dir, shared_two, shared_one = runs
+    # resumed in copies: the module's runs stay as the other tests read them, in any order
+    two, one = tmp_path / "two", tmp_path / "one"
+    shutil.copytree(shared_two, two)
+    shutil.copytree(shared_one, one)
     run_training(ddp_config(data_dir, accumulate=2, max_steps=18), two, resume=True)
     run_training(ddp_config(data_dir, accumulate=2, max_steps=18), one, resume=True)
     assert_same_weights(weights(two / "last.pt"), weights(one / "last.pt"), atol=1e-5)
