@@ -6,6 +6,7 @@ stderr (`error: ...`) with exit code 1, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -273,6 +274,12 @@ def translate(
                       device=device, precision=precision, protect_entities=False if no_protect_entities else None)
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def run() -> None:
     """Console-script entry point: every failure is one line on stderr, never a traceback.
 
@@ -284,6 +291,15 @@ def run() -> None:
     bound_primitive_caches()  # before any command's first oneDNN primitive
     try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # here, not at exit: a reader gone away is handled below
+    except BrokenPipeError:  # `s2s eval --json | head -c 10`: the reader took what it wanted
+        _stdout_to_devnull()
+        code = 0
+    except SystemExit as exc:  # click turns a broken pipe inside a command into a silent exit 1
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        _stdout_to_devnull()
+        code = 0
     except UserError as exc:
         _fail(str(exc), 1)
     except (KeyboardInterrupt, typer.Abort):

@@ -425,3 +425,18 @@ def test_eval_json_reports_the_time_per_sentence(run_dir, tmp_path: Path, monkey
     assert code == 0, err
     report = json.loads(out)
     assert report["seconds_per_sentence"] == pytest.approx(report["seconds"] / 2, abs=1e-3)
+
+
+def test_a_reader_that_goes_away_is_not_an_error(run_dir, tmp_path: Path):
+    """`s2s eval --json | head -c 10` and `s2s translate < f | head -1`: exit 0, nothing on stderr
+    (click made eval's broken pipe a silent exit 1)."""
+    src = tmp_path / "s.fr"
+    src.write_text("Bonjour.\nMerci.\n" * 20, encoding="utf-8")
+    for args in (["eval", "--model", str(run_dir), "--src", str(src), "--ref", str(src), "--json"],
+                 ["translate", "--model", str(run_dir), "-i", str(src)]):
+        child = subprocess.Popen([sys.executable, "-m", "seq2seq", *args], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        child.stdout.close()  # the reader is gone before the first line
+        err = child.stderr.read().decode()
+        assert child.wait(timeout=120) == 0, err
+        assert "Traceback" not in err and "error" not in err, err
