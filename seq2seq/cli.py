@@ -7,6 +7,7 @@ stderr (`error: ...`) with exit code 1, never a traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -274,6 +275,18 @@ def translate(
                       device=device, precision=precision, protect_entities=False if no_protect_entities else None)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it unwinds as after Ctrl-C."""
+
+
+_TERMINATED: list[bool] = []  # set by SIGTERM: click may turn the exception into a plain interruption
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _TERMINATED.append(True)
+    raise Terminated()
+
+
 def _stdout_to_devnull() -> None:
     """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -289,6 +302,7 @@ def run() -> None:
     from seq2seq.allocator import bound_primitive_caches
 
     bound_primitive_caches()  # before any command's first oneDNN primitive
+    signal.signal(signal.SIGTERM, _terminate)  # training puts its own (save, then stop) while it trains
     try:
         code = app(standalone_mode=False)
         sys.stdout.flush()  # here, not at exit: a reader gone away is handled below
@@ -302,7 +316,7 @@ def run() -> None:
         code = 0
     except UserError as exc:
         _fail(str(exc), 1)
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as exc:
         code = 130
     except OSError as exc:  # a full disk, a read-only or vanished directory, ...
         _fail(describe_os_error(exc), 1)
@@ -316,6 +330,8 @@ def run() -> None:
         where = f"{ctx.command_path}: " if ctx is not None else ""
         see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         _fail(f"{where}{exc.format_message()}{see}", exc.exit_code)  # type: ignore[attr-defined]
+    if _TERMINATED:
+        _fail("stopped by SIGTERM (a file it was writing is left as it was: written whole or not at all)", 143)
     if code == 130:
         _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -440,3 +440,22 @@ def test_a_reader_that_goes_away_is_not_an_error(run_dir, tmp_path: Path):
         err = child.stderr.read().decode()
         assert child.wait(timeout=120) == 0, err
         assert "Traceback" not in err and "error" not in err, err
+
+
+def test_sigterm_while_a_command_starts_is_one_line_and_143(run_dir, tmp_path: Path):
+    """SIGTERM before a command's work ends (here: translate waiting on its input) said nothing."""
+    child = subprocess.Popen([sys.executable, "-m", "seq2seq", "translate", "--model", str(run_dir)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        child.stdin.write(b"Bonjour.\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip()  # the model is loaded and has answered: the handler is in place
+        child.send_signal(signal.SIGTERM)
+        code = child.wait(timeout=60)
+    finally:
+        child.kill()
+    err = child.stderr.read().decode()
+    assert code == 143, err
+    assert "Traceback" not in err and [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: stopped by SIGTERM (a file it was writing is left as it was: written whole or not at all)"], err
