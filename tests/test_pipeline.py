@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.data.batching import encode_split, fitting, read_split, read_split_chunks
 from seq2seq.data.corpus import read_aligned
 from seq2seq.data.tokenizer import Tokenizer
@@ -23,7 +22,7 @@ from seq2seq.config import DecodeConfig
 from seq2seq.search import Hypothesis
 from seq2seq.training.validation import load_dev_set
 from seq2seq.translator import Translator
-from test_translate_eval import make_checkpoint
+from test_translator import sharp_transformer
 
 LONG = " ".join(["Il fait très beau aujourd'hui, allons nous promener."] * 30)  # far over 64 pieces
 LINES = ["Jane visite l'Afrique en septembre.", LONG, "", "Il a 25 ans.", LONG + " Fin.", "Où est la gare ?"]
@@ -32,15 +31,7 @@ LINES = ["Jane visite l'Afrique en septembre.", LONG, "", "Il a 25 ans.", LONG +
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory) -> Path:
     """A tiny random Transformer that takes 64 positions, with large weights (no near-ties)."""
-    run = make_checkpoint(tmp_path_factory.mktemp("runs") / "short", {
-        "type": "transformer", "d_model": 32, "heads": 4, "ff_size": 64, "encoder_layers": 1,
-        "decoder_layers": 1, "max_positions": 64})
-    payload = load_checkpoint(run / "best.pt")
-    payload.pop("path")
-    payload["model_state"] = {name: tensor * 3.0 if tensor.is_floating_point() else tensor
-                              for name, tensor in payload["model_state"].items()}
-    save_checkpoint(run / "best.pt", payload)
-    return run
+    return sharp_transformer(tmp_path_factory.mktemp("runs") / "short", decoder_layers=1, max_positions=64)
 
 
 @pytest.fixture(scope="module")

@@ -23,19 +23,22 @@ REPO = Path(__file__).resolve().parents[1]
 SENTENCES = ["Jane visite l'Afrique en septembre.", "", "Où est la gare ?", "Il a 25 ans."]
 
 
-@pytest.fixture(scope="module")
-def transformer_run(tmp_path_factory) -> Path:
+def sharp_transformer(run: Path, decoder_layers: int, max_positions: int) -> Path:
     """A tiny random Transformer with large weights: its outputs depend on the input and have no
     near-ties, so batching (other float rounding) cannot flip a choice."""
-    run = make_checkpoint(tmp_path_factory.mktemp("runs") / "tiny", {
-        "type": "transformer", "d_model": 32, "heads": 4, "ff_size": 64, "encoder_layers": 1,
-        "decoder_layers": 2, "max_positions": 128})
+    make_checkpoint(run, {"type": "transformer", "d_model": 32, "heads": 4, "ff_size": 64, "encoder_layers": 1,
+                          "decoder_layers": decoder_layers, "max_positions": max_positions})
     payload = load_checkpoint(run / "best.pt")
     payload.pop("path")
     payload["model_state"] = {name: tensor * 3.0 if tensor.is_floating_point() else tensor
                               for name, tensor in payload["model_state"].items()}
     save_checkpoint(run / "best.pt", payload)
     return run
+
+
+@pytest.fixture(scope="module")
+def transformer_run(tmp_path_factory) -> Path:
+    return sharp_transformer(tmp_path_factory.mktemp("runs") / "tiny", decoder_layers=2, max_positions=128)
 
 
 @pytest.fixture(scope="module")
