@@ -316,7 +316,7 @@ def run() -> None:
         code = 0
     except UserError as exc:
         _fail(str(exc), 1)
-    except (KeyboardInterrupt, typer.Abort) as exc:
+    except (KeyboardInterrupt, typer.Abort):
         code = 130
     except OSError as exc:  # a full disk, a read-only or vanished directory, ...
         _fail(describe_os_error(exc), 1)
