@@ -87,7 +87,8 @@ def training_words(data_dir: Path) -> set[str]:
     letters, lower-cased."""
     words: set[str] = set()
     for side in ("src", "tgt"):
-        for line in read_lines(data_dir / f"train.{side}", "training file"):
+        paths = sorted(data_dir.glob(f"train.[0-9][0-9][0-9][0-9][0-9].{side}")) or [data_dir / f"train.{side}"]
+        for line in (line for path in paths for line in read_lines(path, "training file")):
             for token in line.lower().split():
                 words.add(token)
                 words.add(token.strip(_EDGES))

@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from seq2seq.config_corpora import check_corpora
 from seq2seq.config_history import RENAMED_KEYS, RETIRED_KEYS, STORED_DEFAULTS, upgrade_stored
 from seq2seq.config_values import allowed_kinds, check_value, suggest
 from seq2seq.devices import check_device_name
@@ -36,6 +37,10 @@ class DataConfig:
     """Where the parallel corpus is, how to clean and split it, and the subword model."""
 
     format: Literal["tsv", "parallel"] = option("tsv", "corpus form: one TSV file, or two line-aligned files")
+    corpora: Optional[list] = option(
+        None, "several corpora mixed by weight, each {name, path (TSV) or format: parallel + src_path/tgt_path, "
+        "src_column, tgt_column, weight: how often each of its pairs is seen per epoch, default 1}; replaces "
+        "data.format/path/src_path/tgt_path (seq2seq/config_corpora.py)")
     path: Optional[str] = option(None, "the TSV file (format: tsv)")
     src_column: int = option(2, "1-based TSV column of the source side", low=1)
     tgt_column: int = option(1, "1-based TSV column of the target side", low=1)
@@ -56,11 +61,16 @@ class DataConfig:
     vocab_size: int = option(8000, "SentencePiece vocabulary size", low=16)
     joint_vocab: bool = option(True, "one vocabulary for both languages (needed to tie source and target embeddings)")
     character_coverage: float = option(1.0, "SentencePiece character coverage", low=0.9, high=1.0)
-    spm_max_sentences: int = option(0, "train SentencePiece on at most this many sentences (0 = all)", low=0)
+    spm_max_sentences: int = option(2_000_000, "train SentencePiece on a seeded sample of at most this many "
+                                    "training sentences (0 = all)", low=0)
     entity_symbols: bool = option(False, "add the entity symbols (names, numbers, months and weekdays, places) to the "
                                   "vocabulary, one piece each (needed by train.protect_entities; seq2seq/entities/)")
     split_elision: bool = option(False, "put a space after the source language's elided words (French l', d', "
                                  "qu'..., Italian dell'...), so \"l'Afrique\" is segmented as \"l'\" + \"Afrique\"")
+
+    shard_pairs: int = option(1_000_000, "training pairs per shard: training holds one shard's index in memory "
+                              "at a time, so memory does not grow with the corpus", low=1)
+    workers: int = option(0, "processes that prepare the corpus (0 = one per core); the output is the same", low=0)
 
     def resolved_dir(self, name: str) -> Path:
         return Path(self.dir) if self.dir else Path("data") / name
@@ -168,6 +178,8 @@ class TrainConfig:
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
     seed: int = option(1, "seed of weights, shuffling and dropout")
+    data_workers: int = option(1, "processes that make the training batches (augmentation, encoding) beside "
+                               "training (0 = in the training process); the batches are the same", low=0)
     threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
     device: str = option("auto", "where training runs: auto (a CUDA GPU if there is one, else the CPU), cpu, "
                          "cuda, cuda:N or mps")
@@ -250,12 +262,13 @@ def _check_consistency(cfg: Config, where: str, overridden: frozenset[str] = fro
         return "--set" if overridden & set(keys) else where
 
     d, m = cfg.data, cfg.model
-    if d.format == "tsv" and not d.path:
+    check_corpora(d, blame("data.corpora", "data.path", "data.src_path", "data.tgt_path"))
+    if not d.corpora and d.format == "tsv" and not d.path:
         raise UserError(f"{blame('data.format', 'data.path')}: data.path is required when data.format is tsv")
-    if d.format == "tsv" and d.src_column == d.tgt_column:
+    if not d.corpora and d.format == "tsv" and d.src_column == d.tgt_column:
         raise UserError(f"{blame('data.src_column', 'data.tgt_column')}: data.src_column and data.tgt_column "
                         f"are both {d.src_column}; they must name different columns")
-    if d.format == "parallel" and not (d.src_path and d.tgt_path):
+    if not d.corpora and d.format == "parallel" and not (d.src_path and d.tgt_path):
         raise UserError(f"{blame('data.format', 'data.src_path', 'data.tgt_path')}: data.src_path and "
                         "data.tgt_path are required when data.format is parallel")
     m.check(blame("model.type", "model.d_model", "model.heads"))

@@ -53,6 +53,10 @@ def check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annota
         value = float(value)
         if not math.isfinite(value):  # NaN passes every comparison, so no range check catches it
             raise UserError(f"{where}: {key} must be a finite number; got {value!r}")
+    elif kind is list:
+        if not isinstance(value, list):
+            raise UserError(f"{where}: {key} must be a list; got {value!r}")
+        return value
     elif kind is str:
         if not isinstance(value, str) or not value.strip():
             raise UserError(f"{where}: {key} must be a non-empty string; got {value!r}")

@@ -19,6 +19,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -35,7 +36,9 @@ DESCRIPTION = {RUN: "an s2s run folder", PREPARED: "an s2s prepared-data folder"
 RUN_FILES = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
              "spm.model", "spm.src.model", "spm.tgt.model")
 PREPARED_FILES = tuple(f"{split}.{side}" for split in ("train", "dev", "test") for side in ("src", "tgt")) + (
-    "manifest.json", "spm.model", "spm.src.model", "spm.tgt.model")
+    "manifest.json", "spm.model", "spm.src.model", "spm.tgt.model", "train.known-words.txt")
+# the training shards (seq2seq/data/shards.py): train.00000.src, train.00000.src.npy, train.00000.index.npy ...
+SHARD_FILE = re.compile(r"train\.\d{5}\.(src|tgt|src\.npy|tgt\.npy|index\.npy)")
 EXPORT_FILES = ("model.bin", "config.json", "vocabulary.json", "shared_vocabulary.json", "source_vocabulary.json",
                 "target_vocabulary.json", "shared_vocabulary.txt", "source_vocabulary.txt", "target_vocabulary.txt",
                 "spm.src.model", "spm.tgt.model", "s2s_export.json", "README.md")
@@ -77,7 +80,7 @@ def owns(kind: str, name: str) -> bool:
     if kind == RUN:
         return name in RUN_FILES or (name.endswith(".pt") and name.startswith(("step-", "best-at-")))
     if kind == PREPARED:
-        return name in PREPARED_FILES
+        return name in PREPARED_FILES or SHARD_FILE.fullmatch(name) is not None
     return name in EXPORT_FILES
 
 
@@ -112,8 +115,7 @@ def check_replaceable(folder: Path, kind: str) -> None:
     files s2s did not write there: they would go with it."""
     if not folder.is_dir():
         return
-    own = PREPARED_FILES if kind == PREPARED else EXPORT_FILES
-    strays = sorted(entry.name for entry in folder.iterdir() if entry.name not in own + BOOKKEEPING
+    strays = sorted(entry.name for entry in folder.iterdir() if not owns(kind, entry.name)
                     and not (entry.name.startswith("bleu_by_length.") and entry.name.endswith(".png")))
     if strays:
         more = f" (and {len(strays) - 1} more)" if len(strays) > 1 else ""

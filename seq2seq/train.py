@@ -12,15 +12,17 @@ Read top to bottom:
     Trainer.save_last    last.pt: everything needed to continue exactly where the run stands
 
 The parts live in `seq2seq/training/`: stop rules and the clock (stopping.py), what may change
-on --resume (resume.py), progress lines and metrics.csv (progress.py), the epochs' batches
-(epochs.py), an update's steps (update.py), 16-bit training (precision.py), validation, the loss,
-the schedule and several processes.
+on --resume (resume.py), progress lines and metrics.csv (progress.py), the training data and
+its batches (epochs.py), an update's steps (update.py), 16-bit training (precision.py),
+validation, the loss, the schedule and several processes.
 
 An update's loss is the label-smoothed cross-entropy summed over its batches and divided by its
 number of non-padding target tokens (see `seq2seq/training/distributed.py` for several processes).
 Resuming is exact: a run killed and resumed ends with the same weights as one never stopped,
-because the epoch's batch order (and, with augmentation, its corpus) is a function of (seed, epoch)
-and last.pt holds the position in it, the optimiser and schedule state and every random generator's state.
+because an epoch's batches (with augmentation, each batch's pairs too) are a function of (seed,
+epoch) and last.pt holds the position in it, the optimiser and schedule state and every random
+generator's state. The batches come from memory-mapped shards, made in DataLoader worker processes
+(seq2seq/data/loader.py; training/epochs.py sets it up).
 """
 
 from __future__ import annotations
@@ -39,15 +41,14 @@ from torch import Tensor
 from seq2seq.allocator import bound_primitive_caches, return_large_blocks_to_the_os
 from seq2seq.checkpoint import RUNS_ROOT, first_non_finite, keep_weights, make_payload, save_checkpoint
 from seq2seq.config import Config
-from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.manifest import check_prepared
+from seq2seq.data.batching import Batch
 from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.devices import describe, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models import Seq2SeqModel, build_model, describe_model
 from seq2seq.training.distributed import Distributed, init_distributed
 from seq2seq.training.ema import EMA, averaged
-from seq2seq.training.epochs import EpochBatches
+from seq2seq.training.epochs import TrainingData
 from seq2seq.training.optimizer import make_optimizer
 from seq2seq.training.precision import MixedPrecision
 from seq2seq.training.progress import Progress, budget_text, format_bleu
@@ -93,14 +94,11 @@ class Trainer:
 
         # Data first: a missing corpus should fail before anything is written.
         data_dir = config.data.resolved_dir(config.name)
-        data_warning = check_prepared(config)  # refuses data prepared with other settings
         self.src_tok, self.tgt_tok = load_tokenizers(data_dir, config.data.joint_vocab)
         self.raw_model = self._new_model()  # what is saved and validated
-        # The training pairs (train.name_augmentation, train.subword_sampling: each epoch's re-made)
-        self.corpus = TrainCorpus(data_dir, self.src_tok, self.tgt_tok, config, self.raw_model.max_positions)
-        self.train_data, n_dropped = self.corpus.base, self.corpus.n_dropped
-        self.data_signature = [len(self.train_data), int(self.train_data.src.lengths.sum()),
-                               int(self.train_data.tgt.lengths.sum())]
+        # The training shards (refused when prepared with other settings), planned and batched
+        self.data = TrainingData(config, data_dir, self.src_tok, self.tgt_tok, self.raw_model.max_positions, dist)
+        self.data_signature = self.data.signature
         # Rank 0 reads the dev set and last.pt (payload, on --resume), checks them, prepares the run directory.
         payload, self.dev = dist.run_on_main(lambda: self._open_run_dir(data_dir, resume=resume, force=force))
         self.log = RunLog(run_dir / "train.log", quiet=quiet, enabled=dist.is_main)
@@ -116,15 +114,13 @@ class Trainer:
             self._continue_from(payload)
 
         self.group_size = train.accumulate * dist.world_size  # batches per update
-        self.epoch_batches = EpochBatches(self.corpus, train, self.group_size, dist.world_size, self.log)
         self.metrics = MetricsCSV(run_dir / "metrics.csv", resume_step=self.state.step if payload else None) \
             if dist.is_main else None
         self.progress = Progress(self.log, self.metrics, train, self.group_size)
         self.stop_request = StopRequest()
         self.grad_norm = math.nan
-        if data_warning:
-            self.log.info(data_warning)
-        self._log_setup(payload, data_dir, n_dropped)
+        self._log_setup(payload, data_dir)
+        self.data.start(self.state.epoch, self.state.batch_in_epoch, self.log)
         self.clock = Clock(self.state.elapsed_s, self.state.step)
 
     # -----------------------------------------------------------------------------------------
@@ -183,7 +179,7 @@ class Trainer:
         restore_rng(payload["rng"], self.dist.rank, self.dist.world_size, self.config.train.seed, self.state.step,
                     self.device)
 
-    def _log_setup(self, payload: dict[str, Any] | None, data_dir: Path, n_dropped: int) -> None:
+    def _log_setup(self, payload: dict[str, Any] | None, data_dir: Path) -> None:
         """What the user should know before the first update."""
         log, state, train = self.log, self.state, self.config.train
         if payload is not None:
@@ -195,8 +191,11 @@ class Trainer:
         else:
             log.info(f"training {self.config.name} into {self.run_dir}")
         log.info(f"model: {describe_model(self.config.model, self.raw_model)}")
-        dropped = f" ({n_dropped:,} longer than {self.raw_model.max_positions} pieces dropped)" if n_dropped else ""
-        log.info(f"data: {len(self.train_data):,} training pairs from {data_dir}{dropped}, {len(self.dev):,} "
+        data = self.data
+        dropped = f" ({data.n_dropped:,} longer than {self.raw_model.max_positions} pieces dropped)" \
+            if data.n_dropped else ""
+        shards = f" in {len(data.shards)} shards" if len(data.shards) > 1 else ""
+        log.info(f"data: {data.pairs:,} training pairs{shards} from {data_dir}{dropped}, {len(self.dev):,} "
                  f"dev pairs ({min(train.dev_sentences or len(self.dev), len(self.dev)):,} decoded at each "
                  "validation)")
         log.info(f"device: {describe(self.device, self.precision)}, {torch.get_num_threads()} threads per process, "
@@ -213,6 +212,7 @@ class Trainer:
             self._loop()
         finally:
             self.stop_request.uninstall()
+            self.data.close()
             self.log.close()
             if self.metrics is not None:
                 self.metrics.close()
@@ -252,28 +252,27 @@ class Trainer:
         """One optimiser update on the next batches of the epoch, as the loop makes it: the update,
         the data position moved on, the progress reported. Benchmarks call this too."""
         state = self.state
-        batches, counts = self.epoch_batches(state.epoch)
-        group = slice(state.batch_in_epoch, state.batch_in_epoch + self.group_size)
-        signals = self.update(batches[group], sum(counts[group]))
+        update = self.data.loader.next_update()
+        signals = self.update(update.batches, self.data.update_tokens(update, self.dist))
         state.step += 1
         state.batch_in_epoch += self.group_size
-        if state.batch_in_epoch >= len(batches):
+        if update.ends_epoch:
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
         state.elapsed_s = self.elapsed()
-        self.progress.report(state, len(batches), current_lr(self.optimizer), self.grad_norm,
-                             self.clock.seconds_per_update(state.step))
+        self.progress.report(state, self.data.batches_in_epoch(state.epoch), current_lr(self.optimizer),
+                             self.grad_norm, self.clock.seconds_per_update(state.step))
         return signals
 
-    def update(self, group: list[Tensor], group_tokens: int) -> UpdateSignals:
-        """One optimiser update over `group` (this process takes every world_size-th batch)."""
+    def update(self, group: list[Batch], group_tokens: int) -> UpdateSignals:
+        """One optimiser update over `group`, this process's batches of it; `group_tokens`
+        counts the target tokens of every process's batches."""
         started = time.monotonic()
         train = self.config.train
         self.model.train()
         # Sum of losses / tokens of the whole update; x world_size undoes DDP's averaging (and
         # x float16's loss scale, divided out again in gradients_to_master)
         scale = self.dist.world_size / group_tokens * self.mixed.loss_scale
-        loss_sum = backward(self.model, self.mixed.work, group[self.dist.rank::self.dist.world_size],
-                            self.epoch_batches.data, self.device, train.label_smoothing, scale)
+        loss_sum = backward(self.model, self.mixed.work, group, self.device, train.label_smoothing, scale)
         totals = self._totals(loss_sum).summed(self.dist)  # the update's one all-reduce
         clock_s = totals.clock_s / self.dist.world_size  # the processes' mean: one rate and one stop for all
         set_lr(self.optimizer, self.schedule.lr(self.state.step + 1, clock_s))
@@ -342,7 +341,7 @@ class Trainer:
             # Validation must not move the random streams, or resumed runs would drift.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), averaged(self.ema):
                 scores = score_dev_set(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok,
-                                       self.device, self.corpus.protector)
+                                       self.device, self.data.protector)
         bleu = self.dist.broadcast(scores.bleu if scores is not None else None)
         improved = bleu > state.best_bleu
         if improved:
@@ -358,7 +357,7 @@ class Trainer:
                 payload = self.payload(kind="best", step=state.step, dev_bleu=scores.bleu, dev_chrf=scores.chrf)
                 save_checkpoint(self.run_dir / "best.pt", payload)
         self.progress.validation(state, scores, improved, current_lr(self.optimizer),
-                                 len(self.epoch_batches(state.epoch)[0]))
+                                 self.data.batches_in_epoch(state.epoch))
 
     def save_last(self) -> None:
         """last.pt: weights, optimiser, schedule, data position, every process's RNG states."""
@@ -386,7 +385,7 @@ class Trainer:
 
     def payload(self, **fields: Any) -> dict[str, Any]:
         """A checkpoint of raw_model (see seq2seq/checkpoint.py) with `fields` added."""
-        protector = self.corpus.protector
+        protector = self.data.protector
         return make_payload(self.config, self.raw_model, self.src_tok, self.tgt_tok, **fields,
                             **({"placeholders": protector.to_state()} if protector else {}))
 

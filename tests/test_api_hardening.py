@@ -4,6 +4,7 @@ kept as typed, entity rules per language, and the API's arguments checked as the
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from seq2seq.checkpoint import load_checkpoint, load_for_inference, model_from_payload, save_checkpoint
 from seq2seq.config import DecodeConfig
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
-from seq2seq.entities import EntityAugmentation, Protector, known_words
+from seq2seq.entities import EntityAugmentation, Protector, augmentation_rng, entity_flags, known_words
 from seq2seq.entities.symbol_augmentation import SymbolAugmentation
 from seq2seq.entities.symbols import NAME_SYMBOLS, NUMBER_SYMBOLS, SYMBOLS
 from seq2seq.errors import UserError
@@ -259,19 +260,19 @@ def test_a_pair_without_name_rules_protects_digits_only(symbol_tokenizer):
 
 def test_training_a_pair_without_name_rules_says_so_and_makes_no_name_symbols():
     protector = Protector(frozenset(), "de", "en", names=False)
-    augmentation = EntityAugmentation(GERMAN, ENGLISH, "de", "en", names=0.5, name_pool=["Tom"] * 20,
+    augmentation = EntityAugmentation("de", "en", names=0.5, name_pool=["Tom"] * 20,
                                       protector=protector, name_symbol_probability=1.0)
     assert augmentation.names is None  # no name substitution either: "Berlin" might be a noun elsewhere
-    description = "; ".join(augmentation.description())
+    description = "; ".join(augmentation.description({"symbols": 1}))
     assert "no names as entities: s2s has entity rules for fr, en" in description and "not for de" in description
     assert "train.name_augmentation is off" in description and "language rules: none for this pair" in description
-    changed = augmentation.changed_pairs(seed=1, epoch=0)
-    assert changed == {1: ("Anna hat ⦅D1⦆ Bücher.", "Anna has ⦅D1⦆ books.")}
+    changed = [augmentation.augment(src, tgt, entity_flags(src, tgt, "de", "en"), augmentation_rng(1, 0, f"t:{i}"))
+               for i, (src, tgt) in enumerate(zip(GERMAN, ENGLISH))]
+    assert changed == [None, ("Anna hat ⦅D1⦆ Bücher.", "Anna has ⦅D1⦆ books.")]
     # French-English as before: the shared name becomes a symbol
-    french = SymbolAugmentation(["Anna a 25 ans."], ["Anna is 25."], "fr", "en")
-    assert french.changed_pairs(1.0, 1, 0) == {0: (f"{N1} a {D1} ans.", f"{N1} is {D1}.")}
-    description = "; ".join(EntityAugmentation(["Anna a 25 ans."], ["Anna is 25."], "fr", "en",
-                                               protector=Protector(frozenset(), "fr", "en")).description())
+    french = SymbolAugmentation("fr", "en", probability=1.0)
+    assert french.augment("Anna a 25 ans.", "Anna is 25.", random.Random(1)) == (f"{N1} a {D1} ans.", f"{N1} is {D1}.")
+    description = "; ".join(EntityAugmentation("fr", "en", protector=Protector(frozenset(), "fr", "en")).description({}))
     assert "no names" not in description and "language rules: fr and en" in description
 
 
@@ -488,7 +489,10 @@ def test_a_german_english_corpus_gets_digit_symbols_only_and_the_log_says_why(tm
     out untranslated."""
     import dataclasses
 
-    from seq2seq.data.augment import TrainCorpus
+    from seq2seq.data.augment import make_augmentation
+    from seq2seq.data.manifest import read_manifest
+    from test_loader import epoch_pairs
+    from test_train import write_shards
 
     nouns = ["Bundesrepublik", "Verträge", "Hunde", "Katzen", "Bücher", "Häuser"]
     pairs = [(f"Die {nouns[i % 6]} von Anna kosten {i} Euro in Berlin.",
@@ -501,14 +505,16 @@ def test_a_german_english_corpus_gets_digit_symbols_only_and_the_log_says_why(tm
     sentences = [side for pair in pairs for side in pair] + ["abcdefghijklmnopqrstuvwxyzäöüß" * 2]
     tokenizer = Tokenizer(train_sentencepiece(sentences, vocab_size=120, model_type="bpe", character_coverage=1.0,
                                               symbols=SYMBOLS))
+    (data / "spm.model").write_bytes(tokenizer.to_bytes())
     config = toy_config(data, protect_entities=True, name_symbol_probability=1.0)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, src_lang="de", tgt_lang="en"))
-    corpus = TrainCorpus(data, tokenizer, tokenizer, config, limit=None)
-    assert corpus.protector is not None and not corpus.protector.names
-    assert "no names as entities" in corpus.description and "not for de" in corpus.description
-    texts = [tokenizer.decode(corpus(0).src[i]) for i in range(len(pairs))]
+    write_shards(data, config.data)
+    augmentation = make_augmentation(config, data, read_manifest(config, shards=True), tokenizer, tokenizer)
+    assert augmentation.protector is not None and not augmentation.protector.names
+    assert "no names as entities" in augmentation.description and "not for de" in augmentation.description
+    texts = [src for src, _ in epoch_pairs(data, config, 0)]
     assert not any("⦅N" in text for text in texts) and sum(D1 in text for text in texts) == 60
-    assert corpus.protector.protect("Die Verträge von Anna kosten 3 Euro.") == (
+    assert augmentation.protector.protect("Die Verträge von Anna kosten 3 Euro.") == (
         f"Die Verträge von Anna kosten {D1} Euro.", {D1: "3"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -107,6 +108,54 @@ def test_padding_on_real_tatoeba_lengths(tatoeba_file) -> None:
     batches = make_batches(src_sizes, tgt_sizes, 4000, 100, epoch_generator(1, 0))
     assert padding_ratio(tgt_sizes, batches) < 0.10
     assert padding_ratio(src_sizes, batches) < 0.10
+
+
+def per_sentence_make_batches(src_sizes, tgt_sizes, batch_tokens, bucket_pool, generator, shuffle=True):
+    """make_batches as it was written before, with a Python loop over the sentences (the reference)."""
+    n = len(tgt_sizes)
+    if n == 0:
+        return []
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    tgt = tgt_sizes[order]
+    pool = (torch.cumsum(tgt, 0) - 1) // (bucket_pool * batch_tokens) if shuffle else torch.zeros(n, dtype=torch.int64)
+    src = src_sizes[order]
+    longer = torch.maximum(src, tgt)
+    span_t, span_s = int(tgt.max()) + 1, int(src.max()) + 1
+    key = ((pool * (int(longer.max()) + 1) + longer) * span_t + tgt) * span_s + src
+    by_length = torch.sort(key, stable=True).indices
+    order, sizes, pools = order[by_length], tgt[by_length].tolist(), pool[by_length].tolist()
+    bounds, longest = [0], 0
+    for i, (size, pool_id) in enumerate(zip(sizes, pools)):
+        start = bounds[-1]
+        grown = max(longest, size)
+        if i > start and (pool_id != pools[start] or (i - start + 1) * grown > batch_tokens):
+            bounds.append(i)
+            grown = size
+        longest = grown
+    bounds.append(n)
+    batches = [order[a:b] for a, b in itertools.pairwise(bounds)]
+    if shuffle:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def test_batches_are_those_of_the_per_sentence_loop() -> None:
+    """One numpy step per batch gives the batches the loop over sentences gave, on random sizes."""
+    rng = random.Random(0)
+    for trial in range(150):
+        n, budget, pool = rng.randint(0, 2000), rng.choice([1, 5, 20, 300, 4000]), rng.choice([1, 3, 100])
+        src = torch.randint(1, rng.choice([3, 30, 300]), (n,))
+        tgt = torch.randint(1, rng.choice([3, 30, 300]), (n,))
+        for shuffle in (True, False):
+            ours = make_batches(src, tgt, budget, pool, epoch_generator(trial, 1) if shuffle else None, shuffle)
+            theirs = per_sentence_make_batches(src, tgt, budget, pool, epoch_generator(trial, 1) if shuffle else None,
+                                               shuffle)
+            assert len(ours) == len(theirs), (trial, shuffle)
+            assert all(torch.equal(a, b) and a.dtype == torch.int64 for a, b in zip(ours, theirs)), (trial, shuffle)
+    corpus = random_corpus(20000)
+    assert all(torch.equal(a, b) for a, b in zip(
+        make_batches(corpus.src_sizes, corpus.tgt_sizes, 4000, 100, epoch_generator(1, 0)),
+        per_sentence_make_batches(corpus.src_sizes, corpus.tgt_sizes, 4000, 100, epoch_generator(1, 0)), strict=True))
 
 
 def test_validation_batches_are_sorted_and_unshuffled() -> None:

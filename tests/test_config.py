@@ -272,3 +272,34 @@ def test_data_prepared_by_the_previous_release_is_the_same_corpus(tmp_path: Path
     without = config_from_dict({"name": "c", "data": {"path": "c.tsv", "dir": str(tmp_path)}})
     with pytest.raises(UserError, match="data.entity_symbols True -> False"):
         read_manifest(without)
+
+
+# data.corpora: several corpora, one-line errors naming the entry and key
+@pytest.mark.parametrize("entries, message", [
+    ([{"name": "a"}], r"data.corpora\[0\].path is required"),
+    ([{"name": "a", "path": "x"}, {"name": "a", "path": "y"}], r"data.corpora\[1\].name 'a' is used twice"),
+    ([{"name": "a", "path": "x", "weight": 0}], r"data.corpora\[0\].weight must be a number > 0"),
+    ([{"name": "a", "path": "x", "wieght": 2}], r"unknown key 'wieght' in data.corpora\[0\] \(did you mean 'weight'\?\)"),
+    ([{"name": "a", "format": "parallel", "src_path": "x"}], r"src_path and data.corpora\[0\].tgt_path are required"),
+    ([{"name": "a b", "path": "x"}], r"data.corpora\[0\].name must be a short name"),
+    ([], "data.corpora must be a list of corpora"),
+])
+def test_corpora_errors_name_the_entry_and_key(entries, message):
+    with pytest.raises(UserError, match=message):
+        config_from_dict({"name": "c", "data": {"corpora": entries}})
+
+
+def test_corpora_and_a_single_corpus_read_one_way():
+    from seq2seq.config_corpora import corpus_specs
+
+    single = config_from_dict({"name": "c", "data": {"path": "c.tsv", "src_column": 1, "tgt_column": 2}})
+    (spec,) = corpus_specs(single.data)
+    assert (spec.name, spec.path, spec.src_column, spec.weight, spec.key("path")) == ("corpus", "c.tsv", 1, 1.0, "data.path")
+    mixed = config_from_dict({"name": "c", "data": {"corpora": [
+        {"name": "big", "path": "big.tsv"},
+        {"name": "mine", "format": "parallel", "src_path": "a.fr", "tgt_path": "a.en", "weight": 3}]}})
+    big, mine = corpus_specs(mixed.data)
+    assert big.paths() == [Path("big.tsv")] and mine.paths() == [Path("a.fr"), Path("a.en")]
+    assert mine.weight == 3.0 and mine.key("src_path") == "data.corpora[1].src_path"
+    with pytest.raises(UserError, match="data.path and data.corpora are both set"):
+        config_from_dict({"name": "c", "data": {"path": "c.tsv", "corpora": [{"name": "a", "path": "x"}]}})

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from test_entity_augmentation import changed_pairs
 from test_names import named_pairs
 from test_prepare import synthetic_pairs, write_config, write_tsv
-from test_train import run_training, toy_config
+from test_train import run_training, toy_config, write_shards
 
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
 from seq2seq.entities import Protector, restore, shown_pieces, symbol_ids
@@ -93,21 +94,22 @@ def test_shared_protectable_dates(src: str, tgt: str, dates: list) -> None:
 def test_augmentation_puts_a_symbol_in_place_of_every_shared_date() -> None:
     src = ["Il est né en septembre.", "Il a 3 ans en mai.", "Il part en Septembre.", "Il vient lundi."]
     tgt = ["He was born in September.", "He is 3 in May.", "He leaves in September.", "He comes."]
-    with_dates = SymbolAugmentation(src * 20, tgt * 20, "fr", "en", dates=True)
-    without = SymbolAugmentation(src * 20, tgt * 20, "fr", "en")
-    assert sorted({i % 4 for i in with_dates.eligible}) == [0, 1] and {i % 4 for i in without.eligible} == {1}
-    changed = with_dates.changed_pairs(0.5, 1, 0)
-    assert changed == with_dates.changed_pairs(0.5, 1, 0) and {i % 4 for i in changed} == {0, 1}
+    src, tgt = src * 20, tgt * 20
+    with_dates = SymbolAugmentation("fr", "en", dates=True, probability=0.5)
+    without = SymbolAugmentation("fr", "en", probability=0.5)
+    changed = changed_pairs(with_dates, src, tgt)
+    assert changed == changed_pairs(with_dates, src, tgt) and {i % 4 for i in changed} == {0, 1}
+    assert {i % 4 for i in changed_pairs(without, src, tgt)} == {1}
     for new_src, new_tgt in changed.values():
         assert sorted(SYMBOL.findall(new_src)) == sorted(SYMBOL.findall(new_tgt))  # the same on both sides
         assert "septembre" not in new_src and "mai" not in new_src and "May" not in new_tgt  # every one, always
     # numbered in source order, as translation numbers them: a sentence's one month is always ⦅T1⦆
     assert {changed[i][0] for i in changed if i % 4 == 0} == {"Il est né en ⦅T1⦆."}
     assert {changed[i] for i in changed if i % 4 == 1} == {("Il a ⦅D1⦆ ans en ⦅T1⦆.", "He is ⦅D1⦆ in ⦅T1⦆.")}
-    two = SymbolAugmentation(["Ouvert du lundi au vendredi."], ["Open from Monday to Friday."], "fr", "en",
-                                  dates=True)
-    assert two.changed_pairs(0.5, 3, 0) == {0: ("Ouvert du ⦅T1⦆ au ⦅T2⦆.", "Open from ⦅T1⦆ to ⦅T2⦆.")}
-    assert not any(symbol in pair[0] for pair in without.changed_pairs(0.5, 1, 0).values() for symbol in DATE_SYMBOLS)
+    two = SymbolAugmentation("fr", "en", dates=True, probability=0.5)
+    assert two.augment("Ouvert du lundi au vendredi.", "Open from Monday to Friday.", random.Random(3)) == \
+        ("Ouvert du ⦅T1⦆ au ⦅T2⦆.", "Open from ⦅T1⦆ to ⦅T2⦆.")
+    assert not any(symbol in pair[0] for pair in changed_pairs(without, src, tgt).values() for symbol in DATE_SYMBOLS)
 
 
 def test_vocabularies_without_date_symbols_keep_dates_as_words(tmp_path: Path) -> None:
@@ -167,6 +169,7 @@ def month_run(tmp_path_factory) -> Path:
     sentences = [side for pair in month_pairs(400, 1) for side in pair] + ["abcdefghijklmnopqrstuvwxyzéû"] * 3
     (directory / "spm.model").write_bytes(train_sentencepiece(
         sentences, vocab_size=150, model_type="bpe", character_coverage=1.0, symbols=SYMBOLS))
+    write_shards(directory)
     run_dir = directory.parent / "run"
     run_training(toy_config(directory, max_steps=300, validate_every=300, protect_entities=True, lr=0.005,
                             model={"dropout": 0.0}, batch_tokens=400), run_dir)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_train import toy_config
+from test_entity_augmentation import changed_pairs
+from test_names import made_batch, made_texts
+from test_train import toy_config, write_shards
 
-from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
-from seq2seq.entities import date_words, shared_dates
+from seq2seq.data.tokenizer import train_sentencepiece
+from seq2seq.entities import FLAG_DATES, date_words, entity_flags, shared_dates
 from seq2seq.entities.dates import DateAugmentation, substitute_dates
 
 SEPTEMBER, MAY, MONDAY = ("month", 9), ("month", 5), ("weekday", 1)
@@ -46,22 +47,23 @@ def pairs() -> tuple[list[str], list[str]]:
 
 def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
     src, tgt = pairs()
-    augmentation = DateAugmentation(src, tgt, "fr", "en")
-    assert [i for i, _ in augmentation.eligible] == [0, 1, 3, 4]
-    first = augmentation.changed_pairs(1.0, seed=1, epoch=0)
-    assert first == augmentation.changed_pairs(1.0, seed=1, epoch=0)
+    augmentation = DateAugmentation(1.0, "fr", "en")
+    assert [i for i in range(len(src)) if entity_flags(src[i], tgt[i], "fr", "en") & FLAG_DATES] == [0, 1, 3, 4]
+    first = changed_pairs(augmentation, src, tgt, seed=1, epoch=0)
+    assert first == changed_pairs(augmentation, src, tgt, seed=1, epoch=0)
     assert sorted(first) == [0, 1, 3]  # pair 4 names every weekday: nothing left to draw; 2 and 5 have none
     for i, (new_src, new_tgt) in first.items():
         old = shared_dates(src[i], tgt[i], "fr", "en")
         new = shared_dates(new_src, new_tgt, "fr", "en")
         assert len(new) == len(old) and set(new).isdisjoint(old)  # renamed, the same on both sides
-    epochs = [augmentation.changed_pairs(1.0, seed=1, epoch=e) for e in range(1, 6)]
+    epochs = [changed_pairs(augmentation, src, tgt, seed=1, epoch=e) for e in range(1, 6)]
     assert any(e != first for e in epochs)  # a new draw each epoch
-    assert augmentation.changed_pairs(0.0, seed=1, epoch=0) == {}
-    assert DateAugmentation(src, tgt, "fr", "de").eligible == []
+    assert changed_pairs(DateAugmentation(0.0, "fr", "en"), src, tgt) == {}
+    assert changed_pairs(DateAugmentation(1.0, "fr", "de"), src, tgt) == {}
+    assert not any(entity_flags(s, t, "fr", "de") & FLAG_DATES for s, t in zip(src, tgt))
 
 
-def test_train_corpus_renames_dates_each_epoch(tmp_path: Path) -> None:
+def test_training_renames_dates_each_epoch(tmp_path: Path) -> None:
     src, tgt = pairs()
     src, tgt = src * 20, tgt * 20
     for split in ("train", "dev"):
@@ -69,14 +71,10 @@ def test_train_corpus_renames_dates_each_epoch(tmp_path: Path) -> None:
         (tmp_path / f"{split}.tgt").write_text("".join(t + "\n" for t in tgt), encoding="utf-8")
     (tmp_path / "spm.model").write_bytes(train_sentencepiece(
         src + tgt + ["abcdefghijklmnopqrstuvwxyzéû"] * 3, vocab_size=150, model_type="bpe", character_coverage=1.0))
-    tokenizer = Tokenizer.from_file(tmp_path / "spm.model")
-    corpus = TrainCorpus(tmp_path, tokenizer, tokenizer, toy_config(tmp_path, date_augmentation=1.0), limit=None)
-    assert "months and weekdays renamed in 100% of the 80 pairs" in corpus.description
+    write_shards(tmp_path)
+    config = toy_config(tmp_path, date_augmentation=1.0)
+    assert "months and weekdays renamed in 100% of the 80 pairs" in made_batch(tmp_path, config, 0)[1].description
 
-    def texts(epoch: int) -> list[tuple[str, str]]:
-        made = corpus(epoch)
-        return [(tokenizer.decode(made.src[i]), tokenizer.decode(made.tgt[i])) for i in range(len(made))]
-
-    zero = texts(0)
-    assert zero == texts(0) != texts(1)  # a pure function of the epoch (what resuming needs)
+    zero = made_texts(tmp_path, config, 0)
+    assert zero == made_texts(tmp_path, config, 0) != made_texts(tmp_path, config, 1)  # a function of the epoch
     assert {s for s, _ in zero[:6]} != set(src[:6]) and zero[2] == (src[2], tgt[2])

@@ -1,5 +1,6 @@
 """Several processes: `torchrun --nproc_per_node 2 -m seq2seq train` (gloo on CPU) gives the same
-weights as one process with train.accumulate 2, and only rank 0 writes the run directory."""
+weights as one process with train.accumulate 2, only rank 0 writes the run directory, and the two
+processes read disjoint batches of the same shards, which together are each update's."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from test_train import assert_same_weights, make_toy_data, metrics_rows, run_training, toy_config, weights
 
 from seq2seq.checkpoint import load_checkpoint
+from seq2seq.data.tokenizer import load_tokenizers
+from seq2seq.training.distributed import Distributed
+from seq2seq.training.epochs import TrainingData
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +31,8 @@ def ddp_config(data_dir: Path, **train):
     """
     model = {"type": "rnn", "encoder_layers": 1, "decoder_layers": 1, "embedding_dim": 32,
              "hidden_size": 32, "dropout": 0.0}
-    keys = {"max_steps": 12, "validate_every": 6, "log_every": 3, **train}
+    # number augmentation: the processes' batches change lengths, so an update's token count is summed
+    keys = {"max_steps": 12, "validate_every": 6, "log_every": 3, "number_augmentation": 0.5, **train}
     return toy_config(data_dir, model=model, **keys)
 
 
@@ -34,7 +40,7 @@ def ddp_config(data_dir: Path, **train):
 def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(data dir, 2-process run with accumulate 1, 1-process run with accumulate 2)."""
     root = tmp_path_factory.mktemp("ddp")
-    data_dir = make_toy_data(root / "data")
+    data_dir = make_toy_data(root / "data", numbers=True)
     config_file = root / "toy.yaml"
     config_file.write_text(ddp_config(data_dir, accumulate=1).to_yaml(), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
@@ -87,3 +93,64 @@ def test_a_two_process_run_resumes_in_one_process(runs, tmp_path: Path) -> None:
     run_training(ddp_config(data_dir, accumulate=2, max_steps=18), two, resume=True)
     run_training(ddp_config(data_dir, accumulate=2, max_steps=18), one, resume=True)
     assert_same_weights(weights(two / "last.pt"), weights(one / "last.pt"), atol=1e-5)
+
+
+# Each process records, for its first UPDATES updates, the shard rows of its batches and the batches.
+RECORD_BATCHES = """
+import sys, torch
+from seq2seq.config import load_config
+from seq2seq.data.tokenizer import load_tokenizers
+from seq2seq.training.distributed import init_distributed
+from seq2seq.training.epochs import TrainingData
+config, out, updates = load_config(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+dist = init_distributed("cpu")
+data_dir = config.data.resolved_dir(config.name)
+data = TrainingData(config, data_dir, *load_tokenizers(data_dir, True), None, dist)
+data.loader.start(0, 0)
+made = []
+for _ in range(updates):
+    run = data.loader.current
+    first = run.update * data.group_size
+    mine = range(dist.rank, data.group_size, dist.world_size)
+    rows = [(run.plan.name, run.plan.batch(first + k).tolist()) for k in mine]
+    made.append((rows, [(b.src_tokens, b.gold) for b in data.loader.next_update().batches]))
+torch.save(made, f"{out}/rank{dist.rank}.pt")
+data.close()
+dist.close()
+"""
+
+
+def test_two_processes_read_disjoint_batches_that_make_up_each_update(tmp_path: Path) -> None:
+    data_dir = make_toy_data(tmp_path / "data", n_train=600, shards=3)
+    config_file = tmp_path / "toy.yaml"
+    config_file.write_text(ddp_config(data_dir, accumulate=2, data_workers=1).to_yaml(), encoding="utf-8")
+    updates = 25  # past a shard's end
+    script = tmp_path / "record.py"
+    script.write_text(RECORD_BATCHES, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+         str(config_file), str(tmp_path), str(updates)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+
+    # one process with accumulate 4: the whole update of 2 processes x accumulate 2
+    config = ddp_config(data_dir, accumulate=4, data_workers=0)
+    data = TrainingData(config, data_dir, *load_tokenizers(data_dir, True), None, Distributed())
+    data.loader.start(0, 0)
+    shards = set()
+    for step in range(updates):
+        run = data.loader.current
+        group = [run.plan.batch(run.update * 4 + k).tolist() for k in range(4)]
+        whole = data.loader.next_update().batches
+        (rows0, batches0), (rows1, batches1) = ranks[0][step], ranks[1][step]
+        assert {name for name, _ in rows0 + rows1} == {run.plan.name}
+        shards.add(run.plan.name)
+        mine = [[row for _, rows in rows0 for row in rows], [row for _, rows in rows1 for row in rows]]
+        assert not set(mine[0]) & set(mine[1]) and sorted(mine[0] + mine[1]) == sorted(sum(group, []))
+        assert [rows for _, rows in rows0] == group[0::2] and [rows for _, rows in rows1] == group[1::2]
+        for mine_made, theirs in zip(batches0 + batches1, whole[0::2] + whole[1::2], strict=True):
+            assert torch.equal(mine_made[0], theirs.src_tokens) and torch.equal(mine_made[1], theirs.gold)
+    data.close()
+    assert len(shards) >= 2

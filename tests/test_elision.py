@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from test_prepare import make_config, synthetic_pairs, write_tsv
-from test_train import toy_config
+from test_loader import epoch_pairs
+from test_train import toy_config, write_shards
 from test_translate_eval import make_checkpoint
 
 from seq2seq.config import config_from_dict
-from seq2seq.data.augment import TrainCorpus
 from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
 from seq2seq.data.prepare import prepare_corpus
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
@@ -50,12 +50,12 @@ def test_prepare_splits_the_source_side_only_and_keeps_the_same_pairs(tmp_path: 
     write_tsv(tmp_path / "corpus.tsv", pairs)
     plain = prepare_corpus(make_config(dir="plain"))
     split = prepare_corpus(make_config(dir="split", split_elision=True))
-    for name in ("train", "dev", "test"):
+    for name in ("train.00000", "dev", "test"):
         plain_src = (plain / f"{name}.src").read_text(encoding="utf-8").splitlines()
         assert (split / f"{name}.src").read_text(encoding="utf-8").splitlines() == [
             split_elisions(line, "fr") for line in plain_src]  # the same pairs, in the same order
         assert (split / f"{name}.tgt").read_bytes() == (plain / f"{name}.tgt").read_bytes()
-    assert all(line.startswith("l' ami") for line in (split / "train.src").read_text(encoding="utf-8").splitlines())
+    assert all(line.startswith("l' ami") for line in (split / "train.00000.src").read_text(encoding="utf-8").splitlines())
 
 
 def test_a_word_after_a_split_article_is_no_name_and_elisions_stay_right() -> None:
@@ -95,8 +95,7 @@ def test_augmented_pairs_of_a_split_corpus_stay_split(tmp_path: Path) -> None:
     base = toy_config(tmp_path, name_augmentation=1.0)
     config = config_from_dict({"name": "toy", "data": {"path": "unused.tsv", "dir": str(tmp_path), "split_elision": True},
                                "model": vars(base.model), "train": vars(base.train), "decode": {"beam_size": 1}})
-    corpus = TrainCorpus(tmp_path, tokenizer, tokenizer, config, limit=None)
-    made = corpus(0)
-    sources = [tokenizer.decode(made.src[i]) for i in range(len(made))]
+    write_shards(tmp_path, config.data)
+    sources = [source for source, _ in epoch_pairs(tmp_path, config, 0)]
     assert sources != src[:len(sources)]  # names were substituted ...
     assert any(" d' " in s for s in sources) and not any(re.search(r"\bd'\S", s) for s in sources)  # ... and stay split

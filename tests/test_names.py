@@ -13,19 +13,26 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import torch
+from test_entity_augmentation import changed_pairs
 from test_resume import start_slow_training, wait_for_checkpoint
-from test_train import WORDS, assert_same_weights, run_training, toy_config, toy_pairs, weights
+from test_train import WORDS, assert_same_weights, run_training, toy_config, toy_pairs, weights, write_shards
 from test_translate_eval import assert_one_line_error, make_checkpoint, run_cli
 
 from seq2seq.checkpoint import load_checkpoint
-from seq2seq.data.augment import TrainCorpus
+from seq2seq.config import Config
+from seq2seq.data.augment import Augmentation, BatchMaker, make_augmentation
+from seq2seq.data.batching import Batch
+from seq2seq.data.manifest import read_manifest
+from seq2seq.data.shards import Shard
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
-from seq2seq.entities import augmentation_names, shared_names, substitute_names, usable_names
+from seq2seq.entities import FLAG_NAMES, augmentation_names, entity_flags, shared_names, substitute_names, usable_names
 from seq2seq.entities.names import NameAugmentation, candidate
 from seq2seq.entities.numbers import NumberAugmentation, mend_ordinals, shared_numbers, substitute_numbers
 from seq2seq.files import read_lines
 from seq2seq.metrics import contains_word, copy_rate
 from seq2seq.errors import UserError
+from seq2seq.special_tokens import PAD_ID
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_NAMES = ["Tom", "Mary", "Anna", "Paul", "Lucas", "Emma"]
@@ -55,19 +62,57 @@ def named_pairs(n: int, seed: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def make_named_data(directory: Path, n_train: int = 400) -> Path:
-    """A prepared-data directory like test_train's toy data, with names; its SentencePiece model
-    also knows every letter, so it spells most augmentation names."""
+def write_named_text(directory: Path, n_train: int = 400) -> None:
+    """train, dev and test text of named pairs, as a hand-made prepared directory holds them."""
     directory.mkdir(parents=True, exist_ok=True)
     for split, count, seed in (("train", n_train, 1), ("dev", 40, 2), ("test", 40, 3)):
         pairs = named_pairs(count, seed)
         (directory / f"{split}.src").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf-8")
         (directory / f"{split}.tgt").write_text("".join(t + "\n" for _, t in pairs), encoding="utf-8")
+
+
+def make_named_data(directory: Path, n_train: int = 400) -> Path:
+    """A prepared-data directory like test_train's toy data (a training shard), with names; its
+    SentencePiece model also knows every letter, so it spells most augmentation names."""
+    write_named_text(directory, n_train)
     letters = "abcdefghijklmnopqrstuvwxyzéè"
     sentences = [side for pair in named_pairs(n_train, 1) for side in pair] + [letters, letters.upper()] * 3
     (directory / "spm.model").write_bytes(
         train_sentencepiece(sentences, vocab_size=120, model_type="bpe", character_coverage=1.0))
-    return directory
+    return write_shards(directory)
+
+
+def made_batch(data_dir: Path, config: Config, epoch: int) -> tuple[Batch, Augmentation]:
+    """Every training pair of a one-shard directory, made for `epoch` as training makes them, in
+    one batch (in row order); and the augmentation that made them."""
+    tokenizer = Tokenizer.from_file(data_dir / "spm.model")
+    augmentation = make_augmentation(config, data_dir, read_manifest(config, shards=True), tokenizer, tokenizer)
+    shard = Shard.open(data_dir, "train.00000")
+    try:
+        rows = torch.arange(len(shard))
+        return BatchMaker(tokenizer, tokenizer, None, config.train.seed, augmentation)(shard, epoch, 0, rows), \
+            augmentation
+    finally:
+        shard.close()
+
+
+def made_texts(data_dir: Path, config: Config, epoch: int) -> list[tuple[str, str]]:
+    """made_batch's pairs, decoded."""
+    batch, _ = made_batch(data_dir, config, epoch)
+    tokenizer = Tokenizer.from_file(data_dir / "spm.model")
+    tgt_lengths = (batch.gold != PAD_ID).sum(1) - 1  # without EOS
+    return [(tokenizer.decode(src[:n - 1]), tokenizer.decode(tgt[:m]))
+            for src, n, tgt, m in zip(batch.src_tokens.tolist(), batch.src_lengths.tolist(), batch.gold.tolist(),
+                                      tgt_lengths.tolist())]
+
+
+def shard_texts(data_dir: Path) -> list[tuple[str, str]]:
+    """The prepared training pairs of a one-shard directory, as text."""
+    shard = Shard.open(data_dir, "train.00000")
+    try:
+        return [shard.text(row) for row in range(len(shard))]
+    finally:
+        shard.close()
 
 
 @pytest.fixture(scope="module")
@@ -144,17 +189,17 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
     pairs = named_pairs(300, 5)
     src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
     pool = list(augmentation_names())
-    augmentation = NameAugmentation(src, tgt, pool, "fr", "en")
-    eligible = {i for i, _ in augmentation.eligible}
+    augmentation = NameAugmentation(pool, 0.5, "fr", "en")
+    eligible = {i for i in range(len(pairs)) if entity_flags(src[i], tgt[i], "fr", "en") & FLAG_NAMES}
     assert eligible == {i for i in range(len(pairs)) if shared_names(src[i], tgt[i])}
     assert 100 < len(eligible) < 200
 
-    epoch0 = augmentation.changed_pairs(0.5, seed=1, epoch=0)
-    assert epoch0 == NameAugmentation(src, tgt, pool, "fr", "en").changed_pairs(0.5, seed=1, epoch=0)
-    assert epoch0 != augmentation.changed_pairs(0.5, seed=1, epoch=1)
-    assert epoch0 != augmentation.changed_pairs(0.5, seed=2, epoch=0)
-    assert augmentation.changed_pairs(0.0, seed=1, epoch=0) == {}
-    assert set(augmentation.changed_pairs(1.0, seed=1, epoch=0)) == eligible
+    epoch0 = changed_pairs(augmentation, src, tgt, seed=1, epoch=0)
+    assert epoch0 == changed_pairs(NameAugmentation(pool, 0.5, "fr", "en"), src, tgt, seed=1, epoch=0)
+    assert epoch0 != changed_pairs(augmentation, src, tgt, seed=1, epoch=1)
+    assert epoch0 != changed_pairs(augmentation, src, tgt, seed=2, epoch=0)
+    assert changed_pairs(NameAugmentation(pool, 0.0, "fr", "en"), src, tgt) == {}
+    assert set(changed_pairs(NameAugmentation(pool, 1.0, "fr", "en"), src, tgt)) == eligible
     assert set(epoch0) <= eligible and 0.3 * len(eligible) < len(epoch0) < 0.7 * len(eligible)
     for i, (new_src, new_tgt) in epoch0.items():
         old_name = shared_names(src[i], tgt[i])[0]
@@ -164,34 +209,25 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
         assert new_tgt == tgt[i].replace(old_name, new_names[0], 1)
 
 
-def test_train_corpus_is_a_function_of_seed_and_epoch(named_data: Path, tokenizer: Tokenizer) -> None:
-    def corpus(name_augmentation: float, subword_sampling: float = 0.0, seed: int = 3) -> TrainCorpus:
-        config = toy_config(named_data, name_augmentation=name_augmentation, subword_sampling=subword_sampling,
-                            seed=seed)
-        return TrainCorpus(named_data, tokenizer, tokenizer, config, limit=None)
+def test_training_pairs_are_a_function_of_seed_and_epoch(named_data: Path) -> None:
+    def texts(epoch: int, **train: float) -> list[tuple[str, str]]:
+        return made_texts(named_data, toy_config(named_data, **train), epoch)
 
-    def texts(c, epoch: int) -> list[tuple[str, str]]:
-        data = c(epoch)
-        return [(tokenizer.decode(data.src[i]), tokenizer.decode(data.tgt[i])) for i in range(len(data))]
-
-    plain = corpus(0.0)
-    assert plain(0) is plain.base and plain(5) is plain.base and plain.description is None  # nothing re-made
-
-    raw = list(zip(read_lines(named_data / "train.src", "s"), read_lines(named_data / "train.tgt", "t")))
-    names = corpus(0.5)
-    epoch0 = texts(names, 0)
-    assert epoch0 == texts(corpus(0.5), 0) != texts(names, 1)
+    raw = shard_texts(named_data)
+    assert texts(0) == texts(5) == raw  # nothing re-made
+    epoch0 = texts(0, name_augmentation=0.5)
+    assert epoch0 == texts(0, name_augmentation=0.5) != texts(1, name_augmentation=0.5)
+    assert epoch0 != texts(0, name_augmentation=0.5, seed=4)
     changed = [i for i, (a, b) in enumerate(zip(epoch0, raw)) if a != b]
     assert changed and all(shared_names(*raw[i]) for i in changed)
-    made = names(0)
-    assert all(made.src[i] == names.base.src[i] for i in range(len(raw)) if i not in changed)
+    assert 0.3 < len(changed) / sum(1 for pair in raw if shared_names(*pair)) < 0.7
 
-    sampled = corpus(0.0, subword_sampling=0.3)
-    first, again, second = sampled(0), corpus(0.0, subword_sampling=0.3)(0), sampled(1)
-    assert [first.src[i] for i in range(len(raw))] == [again.src[i] for i in range(len(raw))]
-    assert [first.src[i] for i in range(len(raw))] != [second.src[i] for i in range(len(raw))]
-    assert [first.src[i] for i in range(len(raw))] != [sampled.base.src[i] for i in range(len(raw))]
-    assert texts(sampled, 0) == texts(sampled, 1) == raw  # other pieces, the same text
+    def source_ids(epoch: int, **train: float) -> list[list[int]]:
+        return made_batch(named_data, toy_config(named_data, **train), epoch)[0].src_tokens.tolist()
+    sampled = source_ids(0, subword_sampling=0.3)
+    assert sampled == source_ids(0, subword_sampling=0.3) != source_ids(1, subword_sampling=0.3)
+    assert sampled != source_ids(0)
+    assert texts(0, subword_sampling=0.3) == texts(1, subword_sampling=0.3) == raw  # other pieces, the same text
 
 
 @pytest.mark.parametrize("src,tgt,numbers", [
@@ -223,8 +259,9 @@ def test_substituted_ordinals_and_times_take_the_new_number_and_fitting_suffix()
     mapping = {"13": "22", "1": "3", "2": "7", "30": "45"}
     assert substitute_numbers("Il a fini 13e, le 1er à 2h30.", mapping) == "Il a fini 22e, le 3e à 7h45."
     assert substitute_numbers("He finished 13th, the 1st at 2:30.", mapping) == "He finished 22nd, the 3rd at 7:45."
-    augmentation = NumberAugmentation(["Il a fini 13e."] * 20, ["He finished 13th."] * 20)
-    for new_src, new_tgt in augmentation.changed_pairs(1.0, seed=1, epoch=0).values():
+    changed = changed_pairs(NumberAugmentation(1.0), ["Il a fini 13e."] * 20, ["He finished 13th."] * 20)
+    assert len(changed) == 20
+    for new_src, new_tgt in changed.values():
         number = new_src.split(" ")[-1][:-2]
         assert new_src == f"Il a fini {number}e." and new_tgt == f"He finished {mend_ordinals(number + 'th')}."
         assert number != "13"
@@ -233,23 +270,23 @@ def test_substituted_ordinals_and_times_take_the_new_number_and_fitting_suffix()
 def test_number_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> None:
     src = ["J'ai 25 ans et 3 chats.", "Il est en 3D.", "Il a 40 ans.", "Rien ici.", "Le 7 est le 7."]
     tgt = ["I'm 25 and have 3 cats.", "It's in 3D.", "He's forty.", "Nothing here.", "7 is 7."]
-    augmentation = NumberAugmentation(src * 50, tgt * 50)
-    assert [i % 5 for i, _ in augmentation.eligible] == [0, 4] * 50
-    changed = augmentation.changed_pairs(0.5, seed=1, epoch=0)
-    assert changed == augmentation.changed_pairs(0.5, seed=1, epoch=0) != augmentation.changed_pairs(0.5, 1, 1)
+    augmentation = NumberAugmentation(0.5)
+    src, tgt = src * 50, tgt * 50
+    assert set(changed_pairs(NumberAugmentation(1.0), src, tgt)) == {i for i in range(250) if i % 5 in (0, 4)}
+    changed = changed_pairs(augmentation, src, tgt, seed=1, epoch=0)
+    assert changed == changed_pairs(augmentation, src, tgt, seed=1, epoch=0) != changed_pairs(augmentation, src, tgt, 1, 1)
     assert 30 < len(changed) < 70 and all(i % 5 in (0, 4) for i in changed)
     for i, (new_src, new_tgt) in changed.items():
-        old = shared_numbers(src[i % 5], tgt[i % 5])
+        old = shared_numbers(src[i], tgt[i])
         new = shared_numbers(new_src, new_tgt)
         assert len(new) == len(old) and not set(new) & set(old)
         assert [len(n) for n in new] == [len(n) for n in old]  # as many digits
         mapping = dict(zip(old, new))
-        assert (new_src, new_tgt) == (substitute_numbers(src[i % 5], mapping), substitute_numbers(tgt[i % 5], mapping))
-    assert augmentation.changed_pairs(0.0, 1, 0) == {}
-    # on top of the names: a pair both augmentations change keeps both changes
-    named = {0: ("Anna a 25 ans et 3 chats.", "Anna is 25 and has 3 cats.")}
-    both = augmentation.changed_pairs(1.0, 1, 0, named)
-    assert both[0][0].startswith("Anna a ") and "25" not in both[0][0] and shared_numbers(*both[0])
+        assert (new_src, new_tgt) == (substitute_numbers(src[i], mapping), substitute_numbers(tgt[i], mapping))
+    assert changed_pairs(NumberAugmentation(0.0), src, tgt) == {}
+    # ten one-digit numbers, all taken: nothing to draw, the pair stays
+    digits = " ".join(str(d) for d in range(10))
+    assert NumberAugmentation(1.0).augment(digits, digits, random.Random(1)) is None
 
 
 def test_subword_sampling_segments_anew_but_decodes_to_the_same_text(tokenizer: Tokenizer) -> None:
@@ -284,7 +321,7 @@ def kill_and_resume(config, tmp_path: Path) -> str:
 def test_killed_run_with_name_augmentation_resumes_to_the_same_weights(named_data: Path, tmp_path: Path) -> None:
     config = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.5)
     log = kill_and_resume(config, tmp_path)
-    assert "augmentation: names substituted in 50%" in log and "corpus of epoch 1 (from 0): new names" in log
+    assert "augmentation: names substituted in 50% of the 191 pairs with a name on both sides" in log
 
     other = toy_config(named_data, max_steps=40, save_every=5, validate_every=20, name_augmentation=0.25)
     with pytest.raises(UserError, match="name_augmentation: 0.5 -> 0.25"):
@@ -364,8 +401,7 @@ def test_make_names_test(named_data: Path, tmp_path: Path, capsys) -> None:
     assert "share a name on both sides" in capsys.readouterr().out
     names = {side: read_lines(tmp_path / f"names.{side}", side) for side in ("src", "tgt", "expect")}
     assert counts["names_test"] == len(names["src"]) == counts["with_shared_name"] > 5
-    training = {w.lower().strip(".") for side in ("src", "tgt")
-                for line in read_lines(named_data / f"train.{side}", "t") for w in line.split()}
+    training = {w.lower().strip(".") for pair in shard_texts(named_data) for line in pair for w in line.split()}
     held_out = set(script.held_out_names())
     for src, tgt, expected in zip(names["src"], names["tgt"], names["expect"]):
         assert expected and shared_names(src, tgt) == expected.split()

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from seq2seq.data.batching import encode_split, fitting, read_split, read_split_chunks
-from seq2seq.data.corpus import read_aligned
+from seq2seq.config_corpora import CorpusSpec
+from seq2seq.data.corpus import iter_pairs
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.errors import UserError
 from seq2seq.files import read_lines, split_lines
@@ -144,8 +145,9 @@ def test_prepared_splits_are_read_as_the_corpus_is(tmp_path):
     (tmp_path / "dev.src").write_bytes(("\n".join(src[:-1]) + "\nwindows\r\n").encode("utf-8"))
     (tmp_path / "dev.tgt").write_text("\n".join(tgt) + "\n", encoding="utf-8")
     assert read_split(tmp_path, "dev") == (src, tgt)
-    raw = read_aligned(tmp_path / "dev.src", tmp_path / "dev.tgt")
-    assert (raw.src, raw.tgt) == (src, tgt)
+    chunks = list(iter_pairs(CorpusSpec("corpus", "parallel", src_path=str(tmp_path / "dev.src"),
+                                        tgt_path=str(tmp_path / "dev.tgt")), chunk_size=2))
+    assert (sum((s for s, _ in chunks), []), sum((t for _, t in chunks), [])) == (src, tgt)
     assert read_lines(tmp_path / "dev.src", "source file") == src  # what `s2s eval --split` reads
     assert split_lines((tmp_path / "dev.src").read_bytes().decode("utf-8")) == src
     chunks = list(read_split_chunks(tmp_path, "dev", chunk_size=3))

@@ -5,17 +5,20 @@ that learns to carry a name it never saw."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from test_names import kill_and_resume, make_named_data, named_pairs
-from test_train import run_training, toy_config
+from test_entity_augmentation import changed_pairs
+from test_names import kill_and_resume, made_texts, make_named_data, named_pairs, write_named_text
+from test_train import run_training, toy_config, write_shards
 
 from seq2seq.checkpoint import load_checkpoint
-from seq2seq.data.augment import TrainCorpus
+from seq2seq.data.augment import make_augmentation
+from seq2seq.data.manifest import read_manifest
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
-from seq2seq.entities import Protector, has_entity_symbols, known_words, restore
+from seq2seq.entities import FLAG_SYMBOLS, Protector, entity_flags, has_entity_symbols, known_words, restore
 from seq2seq.entities.numbers import shared_number_words
 from seq2seq.entities.symbol_augmentation import SymbolAugmentation
 from seq2seq.entities.symbols import NAME_SYMBOLS, NUMBER_SYMBOLS, PLACE_SYMBOLS, SLOTS, SYMBOL, SYMBOLS
@@ -82,12 +85,12 @@ def test_protector_state_round_trips() -> None:
 
 def symbol_data(directory: Path) -> Path:
     """The named toy data with a SentencePiece model that has the entity symbols."""
-    make_named_data(directory)
+    write_named_text(directory)
     sentences = [side for pair in named_pairs(400, 1) for side in pair] + ["abcdefghijklmnopqrstuvwxyzé"] * 3
     (directory / "spm.model").write_bytes(train_sentencepiece(
         sentences, vocab_size=140 + len(PLACE_SYMBOLS), model_type="bpe", character_coverage=1.0,
         symbols=SYMBOLS))  # the merges of a vocabulary before the place symbols: the same toy model
-    return directory
+    return write_shards(directory)
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +128,12 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
            "Il a huit ans.", "Un livre neuf.", "Il a vingt-deux ans."]
     tgt = ["Tom is 25.", "John is here.", "Tom and Mary have 3 cats.", "Nothing here.", "He is here.",
            "He is eight.", "A new book.", "He is twenty-two."]
-    augmentation = SymbolAugmentation(src * 40, tgt * 40, "fr", "en")
-    assert sorted({i % 8 for i in augmentation.eligible}) == [0, 2, 5]  # names or numbers alike on both sides
-    changed = augmentation.changed_pairs(0.5, seed=1, epoch=0)
-    assert changed == augmentation.changed_pairs(0.5, 1, 0) != augmentation.changed_pairs(0.5, 1, 1)
+    src, tgt = src * 40, tgt * 40
+    eligible = {i % 8 for i in range(len(src)) if entity_flags(src[i], tgt[i], "fr", "en") & FLAG_SYMBOLS}
+    assert sorted(eligible) == [0, 2, 5]  # names or numbers alike on both sides
+    augmentation = SymbolAugmentation("fr", "en", probability=0.5)
+    changed = changed_pairs(augmentation, src, tgt, seed=1, epoch=0)
+    assert changed == changed_pairs(augmentation, src, tgt, 1, 0) != changed_pairs(augmentation, src, tgt, 1, 1)
     assert {i % 8 for i in changed} == {0, 2, 5} and len(changed) == 120  # every pair has a number
     for i, (new_src, new_tgt) in changed.items():
         assert sorted(symbols_in(new_src)) == sorted(symbols_in(new_tgt))  # the same symbols on both sides
@@ -138,42 +143,43 @@ def test_augmentation_is_seeded_consistent_and_leaves_other_pairs_alone() -> Non
     assert 10 < sum(names_replaced) < 70  # names: each with probability 0.5 (80 in all)
     # numbered in source order, as translation numbers them (so ⦅N1⦆ and ⦅D1⦆ are the best trained)
     assert {changed[i] for i in changed if i % 8 == 5} == {("Il a ⦅D1⦆ ans.", "He is ⦅D1⦆.")}
-    every = augmentation.changed_pairs(1.0, 1, 0)[2]
+    every = changed_pairs(SymbolAugmentation("fr", "en", probability=1.0), src, tgt)[2]
     assert every == ("⦅N1⦆ et ⦅N2⦆ ont ⦅D1⦆ chats.", "⦅N1⦆ and ⦅N2⦆ have ⦅D1⦆ cats.")
     assert Protector(frozenset(), "fr", "en").protect(src[2])[0] == every[0]
     for new_src, _ in changed.values():  # Tom or Mary drawn alone is ⦅N1⦆ too
         names = [s for s in symbols_in(new_src) if s in NAME_SYMBOLS]
         assert names == list(NAME_SYMBOLS[:len(names)]), new_src
     assert 1 in names_replaced and 2 in names_replaced
-    drawn = SymbolAugmentation(src * 40, tgt * 40, "fr", "en", order="random")
-    at_random = drawn.changed_pairs(0.5, 1, 0)
-    assert at_random == drawn.changed_pairs(0.5, 1, 0) and at_random.keys() == changed.keys()
+    drawn = SymbolAugmentation("fr", "en", order="random", probability=0.5)
+    at_random = changed_pairs(drawn, src, tgt)
+    assert at_random == changed_pairs(drawn, src, tgt) and at_random.keys() == changed.keys()
     assert len({symbols_in(at_random[i][0])[0] for i in at_random if i % 8 == 5}) == SLOTS  # any of the six
     shapes = {SYMBOL.sub("X", pair[0]) for pair in at_random.values()}
     assert shapes == {SYMBOL.sub("X", pair[0]) for pair in changed.values()}
-    no_names = augmentation.changed_pairs(0.0, 1, 0)
+    no_names = changed_pairs(SymbolAugmentation("fr", "en"), src, tgt)
     assert no_names.keys() == changed.keys() and not any(s in NAME_SYMBOLS for text, _ in no_names.values()
                                                          for s in symbols_in(text))
-    # on top of the name augmentation: a drawn name becomes the symbol
-    drawn = augmentation.changed_pairs(1.0, 1, 0, {0: ("Zoé a 25 ans.", "Zoé is 25.")})[0]
+    # what the name augmentation drew becomes the symbol
+    drawn = SymbolAugmentation("fr", "en", probability=1.0).augment("Zoé a 25 ans.", "Zoé is 25.", random.Random(1))
     assert SYMBOL.sub("X", drawn[0]) == "X a X ans." and SYMBOL.sub("X", drawn[1]) == "X is X."
 
 
-def test_train_corpus_refuses_a_vocabulary_without_symbols(tmp_path: Path) -> None:
+def test_training_refuses_a_vocabulary_without_symbols(tmp_path: Path) -> None:
     plain = make_named_data(tmp_path / "plain")
     tokenizer = Tokenizer.from_file(plain / "spm.model")
+    config = toy_config(plain, protect_entities=True)
     with pytest.raises(UserError, match="set data.entity_symbols: true and run `s2s data prepare --force`"):
-        TrainCorpus(plain, tokenizer, tokenizer, toy_config(plain, protect_entities=True), limit=None)
+        make_augmentation(config, plain, read_manifest(config, shards=True), tokenizer, tokenizer)
 
 
-def test_train_corpus_puts_symbols_in_and_knows_what_to_protect(data: Path) -> None:
+def test_training_puts_symbols_in_and_knows_what_to_protect(data: Path) -> None:
     tokenizer = Tokenizer.from_file(data / "spm.model")
-    corpus = TrainCorpus(data, tokenizer, tokenizer, toy_config(data, protect_entities=True), limit=None)
-    assert corpus.protector is not None and "tom" in corpus.protector.known and "zoé" not in corpus.protector.known
-    epoch = corpus(0)
-    texts = [tokenizer.decode(epoch.src[i]) for i in range(len(epoch))]
-    assert sum(bool(SYMBOL.search(text)) for text in texts) > 50 and texts == [
-        tokenizer.decode(corpus(0).src[i]) for i in range(len(epoch))]
+    config = toy_config(data, protect_entities=True)
+    protector = make_augmentation(config, data, read_manifest(config, shards=True), tokenizer, tokenizer).protector
+    assert protector is not None and "tom" in protector.known and "zoé" not in protector.known
+    texts = made_texts(data, config, 0)
+    assert sum(bool(SYMBOL.search(src)) for src, _ in texts) > 50 and texts == made_texts(data, config, 0)
+    assert all(sorted(SYMBOL.findall(src)) == sorted(SYMBOL.findall(tgt)) for src, tgt in texts)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,9 +3,11 @@ in the source, placed by the model, put back in the target language ("l'Afrique"
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
+from test_entity_augmentation import changed_pairs
 from test_names import named_pairs
 
 from seq2seq.data.tokenizer import Tokenizer, train_sentencepiece
@@ -139,10 +141,10 @@ def place_pairs(n: int) -> tuple[list[str], list[str]]:
 
 def test_the_augmentation_puts_the_same_place_symbol_on_both_sides_seeded() -> None:
     src, tgt = place_pairs(80)
-    augmentation = SymbolAugmentation(src, tgt, "fr", "en", dates=True, places=True)
-    changed = augmentation.changed_pairs(0.5, seed=3, epoch=1)
-    assert changed == augmentation.changed_pairs(0.5, seed=3, epoch=1)  # a function of (seed, epoch)
-    assert changed != augmentation.changed_pairs(0.5, seed=3, epoch=2)
+    augmentation = SymbolAugmentation("fr", "en", dates=True, places=True, probability=0.5)
+    changed = changed_pairs(augmentation, src, tgt, seed=3, epoch=1)
+    assert changed == changed_pairs(augmentation, src, tgt, seed=3, epoch=1)  # a function of (seed, epoch, example)
+    assert changed != changed_pairs(augmentation, src, tgt, seed=3, epoch=2)
     symbols_seen = set()
     for i in range(0, 80, 2):  # every pair with a place, every epoch: translation protects every one
         new_src, new_tgt = changed[i]
@@ -151,12 +153,13 @@ def test_the_augmentation_puts_the_same_place_symbol_on_both_sides_seeded() -> N
         assert not re.search("Japon|Japan|États-Unis|United States|Londres|London|Boston", new_src + new_tgt)
         symbols_seen.add(found[0])
     assert symbols_seen == {PLACE_SYMBOLS[0]}  # numbered in source order, as translation numbers them
-    two = SymbolAugmentation(["Il va de Paris à Londres."], ["He goes from Paris to London."], "fr", "en",
-                                  dates=True, places=True)
-    assert two.changed_pairs(0.5, 3, 1) == {0: ("Il va de ⦅L1⦆ à ⦅L2⦆.", "He goes from ⦅L1⦆ to ⦅L2⦆.")}
+    assert augmentation.augment("Il va de Paris à Londres.", "He goes from Paris to London.", random.Random(3)) == \
+        ("Il va de ⦅L1⦆ à ⦅L2⦆.", "He goes from ⦅L1⦆ to ⦅L2⦆.")
     assert not any(s in pair[0] for i, pair in changed.items() if i % 2 for s in PLACE_SYMBOLS)
-    without = SymbolAugmentation(src, tgt, "fr", "en", dates=True)
-    assert not any(s in pair[0] + pair[1] for pair in without.changed_pairs(0.5, 3, 1).values() for s in PLACE_SYMBOLS)
+    without = SymbolAugmentation("fr", "en", dates=True, probability=0.5)
+    assert not any(s in pair[0] + pair[1] for pair in changed_pairs(without, src, tgt, 3, 1).values() for s in PLACE_SYMBOLS)
+    drawn = changed_pairs(SymbolAugmentation("fr", "en", dates=True, places=True, order="random"), src, tgt)
+    assert {s for i in range(0, 80, 2) for s in PLACE_SYMBOLS if s in drawn[i][0]} == set(PLACE_SYMBOLS)
 
 
 def test_places_need_their_symbols_in_both_vocabularies(tmp_path) -> None:

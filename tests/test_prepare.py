@@ -69,6 +69,11 @@ def make_config(**data):
 
 
 
+def split_path(out: Path, split: str, side: str) -> Path:
+    """A split's text file: dev.src, test.tgt ...; the training text is that of shard 00000."""
+    return out / (f"train.00000.{side}" if split == "train" else f"{split}.{side}")
+
+
 def error_line(code: int, err: str) -> str:
     """The one `error:` line of a failed command (and checks it is the only trace of failure)."""
     assert code == 1
@@ -114,11 +119,12 @@ def test_prepare_writes_splits_vocabulary_and_manifest(workdir: Path, monkeypatc
     assert code == 0, err
     out_dir = workdir / "data" / "tiny"
     names = {p.name for p in out_dir.iterdir()}
-    assert names == {"train.src", "train.tgt", "dev.src", "dev.tgt", "test.src", "test.tgt",
+    shard = {f"train.00000.{suffix}" for suffix in ("src", "tgt", "src.npy", "tgt.npy", "index.npy")}
+    assert names == {"dev.src", "dev.tgt", "test.src", "test.tgt", "train.known-words.txt", *shard,
                      "spm.model", "manifest.json", ".s2s-folder.json", ".s2s.lock"}  # marker, lock
     assert leftovers(workdir / "data") == []
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format"] == "s2s-prepared-corpus" and manifest["format_version"] == 1
+    assert manifest["format"] == "s2s-prepared-corpus" and manifest["format_version"] == 2
     counts = manifest["counts"]
     assert list(counts) == ["read", "after_empty_filter", "after_max_words", "after_length_ratio",
                             "after_dedup", "train", "dev", "test"]
@@ -129,10 +135,16 @@ def test_prepare_writes_splits_vocabulary_and_manifest(workdir: Path, monkeypatc
         assert hashlib.sha256(content).hexdigest() == record["sha256"]
         assert len(content) == record["bytes"]
     for split in ("train", "dev", "test"):
-        src = (out_dir / f"{split}.src").read_text(encoding="utf-8").split("\n")
-        tgt = (out_dir / f"{split}.tgt").read_text(encoding="utf-8").split("\n")
+        src = split_path(out_dir, split, "src").read_text(encoding="utf-8").split("\n")
+        tgt = split_path(out_dir, split, "tgt").read_text(encoding="utf-8").split("\n")
         assert src[-1] == "" and tgt[-1] == ""  # LF-terminated
-        assert len(src) - 1 == len(tgt) - 1 == counts[split] == manifest["files"][f"{split}.src"]["lines"]
+        assert len(src) - 1 == len(tgt) - 1 == counts[split] == manifest["files"][split_path(out_dir, split, "src").name]["lines"]
+    assert set(manifest["files"]) == names - {"manifest.json", ".s2s-folder.json", ".s2s.lock"}
+    assert manifest["shards"] == [{"name": "train.00000", "pairs": counts["train"], **{
+        key: manifest["shards"][0][key] for key in ("src_tokens", "tgt_tokens", "longest_src", "longest_tgt")}}]
+    assert [c["name"] for c in manifest["corpora"]] == ["corpus"] and manifest["corpora"][0]["counts"] == counts
+    assert set(manifest["entities"]) == {"names", "numbers", "dates", "symbols"}
+    assert manifest["known_words"] == "train.known-words.txt"
     source = manifest["inputs"][0]
     assert source["sha256"] == hashlib.sha256((workdir / "corpus.tsv").read_bytes()).hexdigest()
     assert manifest["config"]["vocab_size"] == 80 and manifest["vocabulary"]["joint"] is True
@@ -169,12 +181,12 @@ def test_text_is_normalised_like_at_translate_time(tmp_path: Path, monkeypatch):
     write_tsv(tmp_path / "corpus.tsv", [odd] + pairs)
     prepare_corpus(make_config(dev_size=0, test_size=1, seed=3))
     out = tmp_path / "data/tiny"
-    lines = dict(zip((out / "train.src").read_text().splitlines() + (out / "test.src").read_text().splitlines(),
-                     (out / "train.tgt").read_text().splitlines() + (out / "test.tgt").read_text().splitlines()))
+    lines = dict(zip((out / "train.00000.src").read_text().splitlines() + (out / "test.src").read_text().splitlines(),
+                     (out / "train.00000.tgt").read_text().splitlines() + (out / "test.tgt").read_text().splitlines()))
     expected_src = normalize_text(odd[0], "nfkc", False)
     assert expected_src == "« Bonjour » ! Ça va ? Test"
     assert lines[expected_src] == "“Hello!” How are you?"
-    for name in ("train.src", "train.tgt", "test.src", "test.tgt"):
+    for name in ("train.00000.src", "train.00000.tgt", "test.src", "test.tgt"):
         assert not any(c in (out / name).read_text() for c in "\u00a0\u202f\u2009\u200b")
 
 
@@ -187,11 +199,11 @@ def test_line_separators_and_crlf_do_not_break_alignment(tmp_path: Path, monkeyp
     prepare_corpus(make_config(dev_size=5, test_size=5))
     out = tmp_path / "data/tiny"
     for split in ("train", "dev", "test"):
-        src = (out / f"{split}.src").read_text(encoding="utf-8").splitlines()
-        tgt = (out / f"{split}.tgt").read_text(encoding="utf-8").splitlines()
+        src = split_path(out, split, "src").read_text(encoding="utf-8").splitlines()
+        tgt = split_path(out, split, "tgt").read_text(encoding="utf-8").splitlines()
         assert len(src) == len(tgt)
         assert not any("\r" in line for line in src + tgt)
-    everything = "".join((out / f).read_text() for f in ("train.src", "dev.src", "test.src"))
+    everything = "".join((out / f).read_text() for f in ("train.00000.src", "dev.src", "test.src"))
     assert "une ligne" in everything
     assert "\ufeff" not in everything
 
@@ -210,7 +222,7 @@ def test_split_keeps_all_translations_of_a_source_together(tmp_path: Path, monke
     write_tsv(tmp_path / "corpus.tsv", pairs)
     prepare_corpus(make_config(dev_size=50, test_size=60, seed=7))
     out = tmp_path / "data/tiny"
-    sources = {s: [split_key(line) for line in (out / f"{s}.src").read_text().splitlines()]
+    sources = {s: [split_key(line) for line in split_path(out, s, "src").read_text().splitlines()]
                for s in ("train", "dev", "test")}
     assert len(sources["dev"]) == 50 and len(sources["test"]) == 60
     train = set(sources["train"])
@@ -237,7 +249,7 @@ def test_split_depends_on_the_seed_and_test_not_on_dev_size(tmp_path: Path, monk
 def test_dev_and_test_are_shuffled_train_keeps_corpus_order(workdir: Path):
     out = prepare_corpus(make_config(dev_size=60, test_size=60))
     order = {normalize_text(fr): i for i, (fr, _) in enumerate(synthetic_pairs())}
-    train = [order[line] for line in (out / "train.src").read_text().splitlines()]
+    train = [order[line] for line in (out / "train.00000.src").read_text().splitlines()]
     dev = [order[line] for line in (out / "dev.src").read_text().splitlines()]
     assert train == sorted(train)
     assert dev != sorted(dev)
@@ -455,7 +467,7 @@ def test_real_tatoeba_slice(tatoeba_file: Path, tmp_path: Path, monkeypatch):
     counts = manifest["counts"]
     assert counts["read"] == 4000
     assert counts["train"] + 500 == counts["after_dedup"] > 3900
-    train_src = (out / "train.src").read_text(encoding="utf-8")
+    train_src = (out / "train.00000.src").read_text(encoding="utf-8")
     assert "\u202f" not in train_src and "\u00a0" not in train_src
     assert " !" in train_src or " ?" in train_src  # French spacing kept as a plain space
     # French is the source (column 2), English the target (column 1)

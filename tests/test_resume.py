@@ -8,6 +8,7 @@ each update) so that the signal lands mid-way; the resumed and reference runs ar
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,9 +47,9 @@ def resume_config(data_dir: Path, **train):
     return toy_config(data_dir, max_steps=MAX_STEPS, save_every=5, validate_every=20, **train)
 
 
-def make_setup(root: Path, **train) -> tuple[Path, Path, Path]:
+def make_setup(root: Path, shards: int = 1, numbers: bool = False, **train) -> tuple[Path, Path, Path]:
     """(config file, data dir, run dir of the uninterrupted reference run)."""
-    data_dir = make_toy_data(root / "data")
+    data_dir = make_toy_data(root / "data", shards=shards, numbers=numbers)
     config = resume_config(data_dir, **train)
     config_file = root / "toy.yaml"
     config_file.write_text(config.to_yaml(), encoding="utf-8")
@@ -59,6 +60,12 @@ def make_setup(root: Path, **train) -> tuple[Path, Path, Path]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
     return make_setup(tmp_path_factory.mktemp("resume"))
+
+
+@pytest.fixture(scope="module")
+def sharded_setup(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """Three shards (a shard's end every few updates) and number augmentation (pairs made anew)."""
+    return make_setup(tmp_path_factory.mktemp("resume-sharded"), shards=3, numbers=True, number_augmentation=0.5)
 
 
 @pytest.fixture(scope="module", params=list(BUDGET_CASES))
@@ -86,7 +93,9 @@ def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float
     time.sleep(0.3)  # a few more updates past the checkpoint
 
 
-def test_killed_run_resumes_to_the_same_weights(setup, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_killed_run_resumes_to_the_same_weights(setup, tmp_path: Path, workers: int) -> None:
+    """Killed with 1 DataLoader worker (the default), resumed with `workers`: the same batches."""
     config_file, data_dir, reference = setup
     run_dir = tmp_path / "run"
     process = start_slow_training(config_file, run_dir)
@@ -97,13 +106,31 @@ def test_killed_run_resumes_to_the_same_weights(setup, tmp_path: Path) -> None:
     assert 0 < killed_at < MAX_STEPS, "the kill should land mid-way"
     (run_dir / ".last.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # as if killed while saving
 
-    run_training(resume_config(data_dir), run_dir, resume=True)
+    run_training(resume_config(data_dir, data_workers=workers), run_dir, resume=True)
 
     assert_same_weights(weights(run_dir / "last.pt"), weights(reference / "last.pt"))
     assert_same_weights(weights(run_dir / "best.pt"), weights(reference / "best.pt"))
     assert metrics_rows(run_dir) == metrics_rows(reference)
     assert not (run_dir / ".last.pt.abc123.tmp").exists()
     assert load_checkpoint(run_dir / "last.pt")["train_state"]["step"] == MAX_STEPS
+
+
+def test_a_killed_run_on_several_shards_with_augmentation_resumes_to_the_same_weights(sharded_setup,
+                                                                                   tmp_path: Path) -> None:
+    config_file, data_dir, reference = sharded_setup
+    run_dir = tmp_path / "run"
+    process = start_slow_training(config_file, run_dir)
+    wait_for_checkpoint(process, run_dir)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    killed = load_checkpoint(run_dir / "last.pt")["train_state"]
+    assert 0 < killed["step"] < MAX_STEPS and killed["batch_in_epoch"] > 0, "the kill should land mid-epoch"
+
+    run_training(resume_config(data_dir, number_augmentation=0.5, data_workers=0), run_dir, resume=True)
+    assert re.search(r"numbers substituted in 50% of the [1-9]\d+ pairs", (reference / "train.log").read_text())
+
+    assert_same_weights(weights(run_dir / "last.pt"), weights(reference / "last.pt"))
+    assert metrics_rows(run_dir) == metrics_rows(reference)
 
 
 def test_ctrl_c_saves_last_pt_and_resumes_to_the_same_weights(setup, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ about a second. The helpers here are shared with test_resume.py and test_distrib
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import math
 import random
 from pathlib import Path
@@ -17,8 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from seq2seq.checkpoint import load_checkpoint, load_for_inference
-from seq2seq.config import TrainConfig, config_from_dict
-from seq2seq.data.tokenizer import train_sentencepiece
+from seq2seq.config import DataConfig, TrainConfig, config_from_dict
+from seq2seq.data.batching import read_split
+from seq2seq.data.manifest import FORMAT, PREPARE_VERSION
+from seq2seq.data.shards import ShardWriter, id_dtype, shard_name
+from seq2seq.data.tokenizer import load_tokenizers, train_sentencepiece
+from seq2seq.entities import FLAG_DATES, FLAG_NAMES, FLAG_NUMBERS, FLAG_SYMBOLS, entity_flags, known_words
 from seq2seq.errors import UserError
 from seq2seq.special_tokens import PAD_ID
 from seq2seq.train import train_command
@@ -32,25 +38,60 @@ WORDS = {"le": "the", "chat": "cat", "chien": "dog", "mange": "eats", "voit": "s
 TIME_COLUMNS = ("tokens_per_s", "elapsed_s")
 
 
-def toy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+def toy_pairs(n: int, seed: int, numbers: bool = False) -> list[tuple[str, str]]:
+    """n word-for-word pairs; with `numbers`, about a third end with a number (the same on both sides)."""
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
         words = [rng.choice(list(WORDS)) for _ in range(rng.randint(2, 9))]
-        pairs.append((" ".join(words), " ".join(WORDS[w] for w in words)))
+        number = f" {rng.randint(1, 999)}" if numbers and rng.random() < 0.3 else ""
+        pairs.append((" ".join(words) + number, " ".join(WORDS[w] for w in words) + number))
     return pairs
 
 
-def make_toy_data(directory: Path, n_train: int = 400) -> Path:
-    """A prepared-data directory as `s2s data prepare` writes it (splits + joint spm.model)."""
+def make_toy_data(directory: Path, n_train: int = 400, shards: int = 1, corpora: tuple[str, ...] = ("corpus",),
+                  numbers: bool = False) -> Path:
+    """A prepared-data directory as `s2s data prepare` writes it (shards, dev/test text, joint spm.model)."""
     directory.mkdir(parents=True, exist_ok=True)
     for split, count, seed in (("train", n_train, 1), ("dev", 40, 2), ("test", 40, 3)):
-        pairs = toy_pairs(count, seed)
+        pairs = toy_pairs(count, seed, numbers)
         (directory / f"{split}.src").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf-8")
         (directory / f"{split}.tgt").write_text("".join(t + "\n" for _, t in pairs), encoding="utf-8")
-    sentences = [side for pair in toy_pairs(n_train, 1) for side in pair]
+    sentences = [side for pair in toy_pairs(n_train, 1, numbers) for side in pair]
     (directory / "spm.model").write_bytes(
         train_sentencepiece(sentences, vocab_size=80, model_type="bpe", character_coverage=1.0))
+    return write_shards(directory, shards=shards, corpora=corpora)
+
+
+def write_shards(directory: Path, data: DataConfig | None = None, *, shards: int = 1,
+                 corpora: tuple[str, ...] = ("corpus",)) -> Path:
+    """Turn a directory made by hand as an earlier `s2s data prepare` wrote it (train.src/.tgt, dev
+    and test text, SentencePiece) into today's: train.src/.tgt become `shards` training shards
+    (row i in shard i % shards, of corpus i % len(corpora)), with the known words and a manifest
+    that matches `data` (default: toy_config's)."""
+    data = data or toy_config(directory).data
+    src_tok, tgt_tok = load_tokenizers(directory, data.joint_vocab)
+    src, tgt = read_split(directory, "train")
+    flags = [entity_flags(s, t, data.src_lang, data.tgt_lang) for s, t in zip(src, tgt, strict=True)]
+    dtype = id_dtype(max(src_tok.vocab_size, tgt_tok.vocab_size))
+    infos = []
+    for number in range(shards):
+        rows = range(number, len(src), shards)
+        writer = ShardWriter(directory, shard_name("train", number), dtype)
+        writer.add([src_tok.encode(src[i]) for i in rows], [tgt_tok.encode(tgt[i]) for i in rows],
+                   [src[i] for i in rows], [tgt[i] for i in rows], [flags[i] for i in rows],
+                   [i % len(corpora) for i in rows])
+        infos.append(writer.close().to_dict())
+    (directory / "train.known-words.txt").write_text("".join(w + "\n" for w in sorted(known_words(src))),
+                                                     encoding="utf-8")
+    entities = {key: sum(bool(f & bit) for f in flags) for bit, key in (
+        (FLAG_NAMES, "names"), (FLAG_NUMBERS, "numbers"), (FLAG_DATES, "dates"), (FLAG_SYMBOLS, "symbols"))}
+    manifest = {"format": FORMAT, "format_version": PREPARE_VERSION, "config": dataclasses.asdict(data),
+                "inputs": [], "shards": infos, "corpora": [{"name": name, "weight": 1.0} for name in corpora],
+                "entities": entities, "known_words": "train.known-words.txt", "files": {}}
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    for side in ("src", "tgt"):  # training must not read them
+        (directory / f"train.{side}").unlink()
     return directory
 
 

@@ -91,7 +91,7 @@ def main() -> None:
     config = load_config(args.config, overrides)
     tmp = tempfile.TemporaryDirectory(prefix="s2s-bench-")
     data_dir = config.data.resolved_dir(config.name)
-    if not (data_dir / "train.src").is_file():
+    if not (data_dir / "train.00000.index.npy").is_file():
         from seq2seq.data.prepare import prepare_corpus
 
         overrides += ["data.format=tsv", f"data.path={tatoeba_file()}", f"data.dir={tmp.name}/data",
@@ -140,11 +140,9 @@ def main() -> None:
         cpu_rates.append(tokens / cpu_seconds[0])
     rate = statistics.median(rates)
 
-    from seq2seq.data.batching import padding_ratio
     from seq2seq.models import count_parameters
 
-    batches, _ = trainer.epoch_batches(trainer.state.epoch)
-    data = trainer.train_data
+    padding_target, padding_source = trainer.data.padding()
     result = {
         "config": str(args.config),
         "overrides": args.overrides,
@@ -153,7 +151,7 @@ def main() -> None:
         "threads": threads,
         "batch_tokens": config.train.batch_tokens,
         "accumulate": config.train.accumulate,
-        "train_pairs": len(data),
+        "train_pairs": trainer.data.pairs,
         "steps_per_repeat": args.steps,
         "repeats": args.repeats,
         "tokens_per_s": round(rate, 1),
@@ -162,8 +160,8 @@ def main() -> None:
         # tokens per second of this process's CPU time: with 1 thread, the rate of one core that
         # is not shared (the wall-clock rate suffers when other processes take the CPU)
         "tokens_per_cpu_s": round(statistics.median(cpu_rates), 1),
-        "padding_target": round(padding_ratio(data.tgt_sizes, batches), 4),
-        "padding_source": round(padding_ratio(data.src_sizes, batches), 4),
+        "padding_target": round(padding_target, 4),
+        "padding_source": round(padding_source, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "gflop_per_update_token": round(flops_per_token / 1e9, 5),
         "achieved_gflops": round(flops_per_token * rate / 1e9, 1),

@@ -1,129 +1,178 @@
-"""The training corpus of each epoch, with the optional on-the-fly augmentations.
+"""A training batch made from a shard's rows, with the per-example augmentations.
 
-`TrainCorpus` encodes the prepared train split once (`base`: what training always reads when
-both augmentations are off, and what resuming's data signature describes). `corpus(epoch)` is
+`BatchMaker(shard, epoch, batch, rows)` is a pure function of (train.seed, epoch, shard, batch
+number, rows), so DataLoader workers can make batches in any process, in any order, and a resumed
+run re-makes exactly the batches it stopped in:
 
-- with `train.name_augmentation`, `train.number_augmentation`, `train.date_augmentation` and
-  `train.subword_sampling` all 0 and `train.protect_entities` off:
-  `base`, every epoch, with no re-encoding;
-- otherwise a corpus made from the raw text of data/<dir>/train.src and train.tgt as a pure
-  function of (train.seed, epoch), so a resumed run re-makes exactly the epoch it stopped in:
-  the entity augmentations (seq2seq.entities.EntityAugmentation: names, numbers, months and
-  weekdays renamed, then entity symbols with train.protect_entities) change some pairs;
-  then, without sampling, only the changed pairs are encoded again and
-  put in place of their `base` encoding; with sampling (SentencePiece `enable_sampling`,
-  alpha = subword_sampling), every pair is encoded with a segmentation sampled by a generator
-  seeded by (seed, epoch, side, chunk).
+1. the rows' piece ids, gathered from the memory-mapped shard (`Shard.padded`);
+2. with entity augmentation on (train.name_augmentation, number_augmentation, date_augmentation,
+   protect_entities), each row whose prepared entity flags are not 0: its text ->
+   `EntityAugmentation.augment` with `augmentation_rng(seed, epoch, "<shard>:<row>")` (names,
+   numbers, dates renamed, then entity symbols) -> the source's elisions split again when the
+   corpus has them split (data.split_elision: "de Tom" -> "d'Alice") -> encoded; a pair that no
+   longer fits model.max_positions keeps its prepared ids;
+3. with train.subword_sampling, every row's text (augmented or not) is encoded with a sampled
+   segmentation (SentencePiece, one thread), seeded by (seed, epoch, shard, batch, side) -- and by
+   a salt SentencePiece draws once per process (see `before_fork`), so a resumed run samples
+   other segmentations from there on: resuming is exact without subword sampling;
+4. collated into the model's padded tensors (`seq2seq.data.batching.collate_pieces`).
 
-Each epoch's corpus drops the pairs longer than the model's max_positions, as `base` does.
+Step 2 looks only at the rows whose flags name one of the chain's steps (prepare computed the
+flags as a superset filter): without subword sampling most rows are never decoded or encoded.
 """
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
 
 from seq2seq.config import Config
-from seq2seq.data.batching import (ParallelCorpus, TokenArrays, encode_corpus, encode_split, fitting, read_split,
-                                   replace_pairs)
+from seq2seq.data.batching import Batch, collate_pieces
 from seq2seq.data.normalize import elision_language, split_elisions
+from seq2seq.data.shards import FLAGS, SRC_LEN, TGT_LEN, Shard
 from seq2seq.data.tokenizer import Tokenizer
-from seq2seq.entities import (EntityAugmentation, Protector, augmentation_names, has_entity_symbols, kinds_left_as_words,
-                              known_words, usable_names)
+from seq2seq.entities import (EntityAugmentation, Protector, augmentation_names, augmentation_rng, has_entity_symbols,
+                              kinds_left_as_words, usable_names)
 from seq2seq.errors import UserError
-
-CHUNK = 50_000  # sentences encoded per call (bounded memory, and one seed each when sampling)
-
-
-def encode_sampled(lines: Sequence[str], tokenizer: Tokenizer, alpha: float, seed: str) -> TokenArrays:
-    """`lines` encoded with sampled segmentations, a fixed function of `seed` (one per chunk)."""
-    parts = [TokenArrays.from_lists(tokenizer.encode_sampled(
-        list(lines[start:start + CHUNK]), alpha, zlib.crc32(f"{seed}:{start}".encode())))
-        for start in range(0, len(lines), CHUNK)]
-    return TokenArrays.concat(parts) if parts else TokenArrays.from_lists([])
+from seq2seq.special_tokens import PAD_ID
 
 
-class TrainCorpus:
-    """The training set: `base` (encoded once) and `corpus(epoch)` (see the module docstring)."""
+@dataclass
+class Augmentation:
+    """What changes training pairs from epoch to epoch; `active` is False when nothing does."""
 
-    def __init__(self, data_dir: Path, src_tok: Tokenizer, tgt_tok: Tokenizer, config: Config,
-                 limit: int | None) -> None:
-        train = config.train
-        full = encode_split(data_dir, "train", src_tok, tgt_tok)
-        if len(full) == 0:
-            raise UserError(f"{data_dir}/train.src: no training sentence pairs")
-        self.base, self.n_dropped = fitting(full, limit)
-        if self.n_dropped == len(full):
-            raise UserError(f"{data_dir}/train.*: every pair is longer than model.max_positions ({limit}) pieces")
-        self.src_tok, self.tgt_tok, self.limit = src_tok, tgt_tok, limit
-        self.seed, self.names_p, self.alpha = train.seed, train.name_augmentation, train.subword_sampling
-        self.augmenting = bool(self.names_p or train.number_augmentation or train.date_augmentation
-                               or train.protect_entities or self.alpha)
-        self.description: str | None = None  # for the log: what changes from epoch to epoch
-        self.note: str | None = None  # for the log: what the latest corpus(epoch) did
-        self.protector: Protector | None = None  # with train.protect_entities: what translation protects
-        # "de Tom" -> "d'Alice" puts an elision back together; a split corpus keeps it split
-        self.elision = elision_language(config.data.split_elision, config.data.src_lang)
-        if not self.augmenting:
-            return
-        self.full = full
-        self.src_lines, self.tgt_lines = read_split(data_dir, "train")
-        if len(self.src_lines) != len(full):
-            raise UserError(f"{data_dir}/train.src and train.tgt changed while being read; try again")
-        self.entities = self._entity_augmentation(data_dir, config)
-        parts = self.entities.description()
-        left = kinds_left_as_words(self.protector) if self.protector is not None else None
-        if left:
-            parts.append(f"{left} stay words: {data_dir} was prepared before their symbols "
-                         "(`s2s data prepare --force` adds them)")
-        if self.alpha:
-            parts.append(f"subword segmentations sampled (alpha {self.alpha:g})")
-        self.description = "augmentation: " + "; ".join(parts) + ", new for each epoch"
+    entities: EntityAugmentation | None = None
+    protector: Protector | None = None  # with train.protect_entities: what translation protects
+    elision: str | None = None  # the source language whose elisions the corpus has split
+    alpha: float = 0.0  # train.subword_sampling
+    description: str | None = None  # for the log
 
-    def _entity_augmentation(self, data_dir: Path, config: Config) -> EntityAugmentation:
-        """The names, numbers, dates and symbols steps `config.train` asks for (and the protector)."""
-        train, src_lang, tgt_lang = config.train, config.data.src_lang, config.data.tgt_lang
+    @property
+    def active(self) -> bool:
+        return self.entities is not None or bool(self.alpha)
+
+
+def make_augmentation(config: Config, data_dir: Path, manifest: dict[str, Any], src_tok: Tokenizer,
+                      tgt_tok: Tokenizer) -> Augmentation:
+    """The augmentations `config.train` asks for, checked against the prepared data."""
+    train, data = config.train, config.data
+    augmentation = Augmentation(elision=elision_language(data.split_elision, data.src_lang),
+                                alpha=train.subword_sampling)
+    parts: list[str] = []
+    if train.name_augmentation or train.number_augmentation or train.date_augmentation or train.protect_entities:
         pool: list[str] = []
-        if self.names_p:
-            pool = usable_names(augmentation_names(), self.src_tok, self.tgt_tok)
+        if train.name_augmentation:
+            pool = usable_names(augmentation_names(), src_tok, tgt_tok)
             if len(pool) < 10:
                 raise UserError(f"{data_dir}: its SentencePiece vocabulary spells only {len(pool)} of the "
                                 "augmentation names; set train.name_augmentation to 0")
         if train.protect_entities:
-            if not has_entity_symbols(self.tgt_tok) or not has_entity_symbols(self.src_tok):
-                raise UserError(f"{data_dir}: its vocabulary has no entity symbols, which train.protect_entities "
-                                "needs; set data.entity_symbols: true and run `s2s data prepare --force`")
-            self.protector = Protector.for_vocabularies(known_words(self.src_lines), self.src_tok, self.tgt_tok,
-                                                        src_lang, tgt_lang)
-        return EntityAugmentation(self.src_lines, self.tgt_lines, src_lang, tgt_lang, names=self.names_p,
-                                  name_pool=pool, numbers=train.number_augmentation, dates=train.date_augmentation,
-                                  protector=self.protector, name_symbol_probability=train.name_symbol_probability,
-                                  symbol_order=train.symbol_order)
+            augmentation.protector = _protector(config, data_dir, manifest, src_tok, tgt_tok)
+        augmentation.entities = EntityAugmentation(
+            data.src_lang, data.tgt_lang, names=train.name_augmentation, name_pool=pool,
+            numbers=train.number_augmentation, dates=train.date_augmentation, protector=augmentation.protector,
+            name_symbol_probability=train.name_symbol_probability, symbol_order=train.symbol_order)
+        parts += augmentation.entities.description(manifest.get("entities", {}))
+        left = kinds_left_as_words(augmentation.protector) if augmentation.protector is not None else None
+        if left:
+            parts.append(f"{left} stay words: {data_dir} was prepared before their symbols "
+                         "(`s2s data prepare --force` adds them)")
+    if augmentation.alpha:
+        parts.append(f"subword segmentations sampled (alpha {augmentation.alpha:g})")
+    if parts:
+        augmentation.description = "augmentation: " + "; ".join(parts) + ", new for each epoch"
+    return augmentation
 
-    def __call__(self, epoch: int) -> ParallelCorpus:
-        """Epoch `epoch`'s corpus, a pure function of (train.seed, epoch)."""
-        if not self.augmenting:
-            return self.base
-        started = time.perf_counter()
-        changed = self.entities.changed_pairs(self.seed, epoch)
-        if self.elision:
-            changed = {i: (split_elisions(src, self.elision), tgt) for i, (src, tgt) in changed.items()}
-        if self.alpha:
-            src_lines, tgt_lines = list(self.src_lines), list(self.tgt_lines)
-            for i, (src, tgt) in changed.items():
-                src_lines[i], tgt_lines[i] = src, tgt
-            seed = f"subword-sampling:{self.seed}:{epoch}"
-            corpus = ParallelCorpus(encode_sampled(src_lines, self.src_tok, self.alpha, f"{seed}:src"),
-                                    encode_sampled(tgt_lines, self.tgt_tok, self.alpha, f"{seed}:tgt"))
+
+def _protector(config: Config, data_dir: Path, manifest: dict[str, Any], src_tok: Tokenizer,
+               tgt_tok: Tokenizer) -> Protector:
+    """train.protect_entities: the protector of these vocabularies, knowing the prepared known words."""
+    if not has_entity_symbols(tgt_tok) or not has_entity_symbols(src_tok):
+        raise UserError(f"{data_dir}: its vocabulary has no entity symbols, which train.protect_entities "
+                        "needs; set data.entity_symbols: true and run `s2s data prepare --force`")
+    path = data_dir / manifest.get("known_words", "train.known-words.txt")
+    try:
+        known = frozenset(line for line in path.read_text(encoding="utf-8").split("\n") if line)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the prepared known words ({getattr(exc, 'strerror', None) or exc}); "
+                        "run `s2s data prepare --config ... --force`") from None
+    return Protector.for_vocabularies(known, src_tok, tgt_tok, config.data.src_lang, config.data.tgt_lang)
+
+
+class BatchMaker:
+    """Makes training batches from shard rows (see the module docstring); picklable and cheap to
+    fork, it holds only the tokenizers and the settings."""
+
+    def __init__(self, src_tok: Tokenizer, tgt_tok: Tokenizer, limit: int | None, seed: int,
+                 augmentation: Augmentation) -> None:
+        self.tokenizers, self.limit, self.seed, self.augmentation = (src_tok, tgt_tok), limit, seed, augmentation
+
+    def __call__(self, shard: Shard, epoch: int, batch: int, rows: Tensor) -> Batch:
+        """Batch number `batch` of `shard`'s plan in `epoch`: the pairs at `rows`."""
+        picked = np.asarray(shard.index[rows.numpy()])
+        lengths = [torch.from_numpy(picked[:, SRC_LEN].copy()), torch.from_numpy(picked[:, TGT_LEN].copy())]
+        new = self._new_ids(shard, epoch, batch, rows, picked) if self.augmentation.active else {}
+        pieces = []
+        for side, name in enumerate(("src", "tgt")):
+            for i, ids in new.items():
+                lengths[side][i] = len(ids[side])
+            width = int(lengths[side].max()) + 1  # room for EOS
+            padded = shard.padded(name, rows, width)
+            for i, ids in new.items():
+                padded[i] = PAD_ID
+                padded[i, :len(ids[side])] = torch.tensor(ids[side], dtype=torch.int64)
+            pieces.append(padded)
+        return collate_pieces(pieces[0], lengths[0], pieces[1], lengths[1])
+
+    def _new_ids(self, shard: Shard, epoch: int, batch: int, rows: Tensor,
+                 picked: np.ndarray) -> dict[int, tuple[list[int], list[int]]]:
+        """{position in the batch: (source ids, target ids)} of the pairs made anew."""
+        texts = self._augmented_texts(shard, epoch, rows, picked[:, FLAGS])
+        src_tok, tgt_tok = self.tokenizers
+        if self.augmentation.alpha:
+            everything = [texts.get(i) or shard.text(int(row)) for i, row in enumerate(rows.tolist())]
+            src_ids = self._sampled(src_tok, [src for src, _ in everything], epoch, shard.name, batch, "src")
+            tgt_ids = self._sampled(tgt_tok, [tgt for _, tgt in everything], epoch, shard.name, batch, "tgt")
+            made = dict(enumerate(zip(src_ids, tgt_ids)))
         else:
-            indices = sorted(changed)
-            new = encode_corpus([changed[i][0] for i in indices], [changed[i][1] for i in indices],
-                                self.src_tok, self.tgt_tok, chunk_size=CHUNK)
-            corpus = replace_pairs(self.full, indices, new)
-        corpus, _ = fitting(corpus, self.limit)
-        what = [f"new names, numbers, dates or entity symbols in {len(changed):,} pairs"] if changed else []
-        what += ["every pair re-encoded with sampled subwords"] if self.alpha else []
-        self.note = f"corpus of epoch {epoch} (from 0): {', '.join(what)} ({time.perf_counter() - started:.1f} s)"
-        return corpus
+            made = {i: (src_tok.encode(src), tgt_tok.encode(tgt)) for i, (src, tgt) in texts.items()}
+        # a pair grown past the model's positions keeps its prepared ids
+        return {i: ids for i, ids in made.items()
+                if self.limit is None or max(len(ids[0]), len(ids[1])) + 1 <= self.limit}
+
+    def _augmented_texts(self, shard: Shard, epoch: int, rows: Tensor, flags: np.ndarray) -> dict[int, tuple[str, str]]:
+        """{position in the batch: (source, target)} of the rows the entity augmentation changed."""
+        entities, elision = self.augmentation.entities, self.augmentation.elision
+        if entities is None:
+            return {}
+        texts = {}
+        for i in np.flatnonzero(flags & entities.flags).tolist():  # the rows a step of the chain can change
+            row = int(rows[i])
+            src, tgt = shard.text(row)
+            rng = augmentation_rng(self.seed, epoch, f"{shard.name}:{row}")
+            changed = entities.augment(src, tgt, int(flags[i]), rng)
+            if changed is not None:
+                # "de Tom" -> "d'Alice" puts an elision back together; a split corpus keeps it split
+                texts[i] = (split_elisions(changed[0], elision) if elision else changed[0], changed[1])
+        return texts
+
+    def before_fork(self) -> None:
+        """Called before worker processes are forked. SentencePiece's sampling generator
+        (absl::BitGen) mixes a salt drawn once per process, at its first use, into every seed: used
+        here first, forked workers share the trainer's salt and make the batches it would make.
+        (A new process draws another salt: sampled segmentations are reproducible within a run only.)"""
+        if self.augmentation.alpha:
+            for tokenizer in self.tokenizers:
+                tokenizer.encode_sampled(["s2s"], self.augmentation.alpha, 0)
+
+    def _sampled(self, tokenizer: Tokenizer, lines: Sequence[str], epoch: int, shard: str, batch: int,
+                 side: str) -> list[list[int]]:
+        seed = zlib.crc32(f"subword-sampling:{self.seed}:{epoch}:{shard}:{batch}:{side}".encode())
+        return tokenizer.encode_sampled(list(lines), self.augmentation.alpha, seed)

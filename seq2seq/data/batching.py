@@ -1,9 +1,10 @@
-"""Token-count batches with length buckets, over a corpus encoded once into flat tensors.
+"""Token-count batches with length buckets; flat token arrays for the sentences read as text.
 
-The training set is encoded up front (SentencePiece's batched C++ encoder) and kept as one flat
-int32 tensor of piece ids per side plus offsets and lengths, not as millions of Python lists.
+Training reads its pairs from memory-mapped shards (seq2seq/data/shards.py, plan.py, augment.py);
+the dev set (and tests) are encoded here into one flat int32 tensor of piece ids per side plus
+offsets and lengths (`TokenArrays`, `ParallelCorpus`), not into millions of Python lists.
 
-An epoch's batches (`make_batches`), as in fairseq/JoeyNMT but spelled out:
+An epoch's batches (`make_batches`, `plan_batches`), as in fairseq/JoeyNMT but spelled out:
 
 1. shuffle all sentence pairs (a generator seeded by (seed, epoch), so an epoch's batch order
    is fixed and a resumed run continues it exactly);
@@ -11,10 +12,12 @@ An epoch's batches (`make_batches`), as in fairseq/JoeyNMT but spelled out:
 3. sort each pool by length (the longer side, then target, then source): neighbours have
    similar lengths on both sides;
 4. cut each sorted pool into batches whose padded target tokens (sentences x longest target)
-   stay <= `batch_tokens` (a single longer sentence makes a batch of its own);
+   stay <= `batch_tokens` (a single longer sentence makes a batch of its own), one numpy step
+   per batch (`batch_bounds`);
 5. shuffle the batches, so lengths do not rise within an epoch.
 
-`collate` turns a batch's sentence indices into the padded tensors the model takes:
+`collate` (and `collate_pieces`, from already padded ids) turns a batch into the padded tensors
+the model takes:
 
     src_tokens  (batch, src_len)   pieces + [EOS]
     prev_tokens (batch, tgt_len)   [BOS] + pieces     (decoder input)
@@ -22,9 +25,9 @@ An epoch's batches (`make_batches`), as in fairseq/JoeyNMT but spelled out:
 
 all right-padded with PAD_ID. A target of n pieces counts n + 1 tokens.
 
-Prepared splits are read here only (`read_split`, `read_split_chunks`), one way: lines end at
+Prepared text splits are read here only (`read_split`, `read_split_chunks`), one way: lines end at
 '\n' (seq2seq.files.split_lines), as the raw corpus was read. `fitting` drops the pairs the
-model's positions cannot take, for training and for the dev loss alike.
+model's positions cannot take (the dev loss's).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -125,16 +129,6 @@ def fitting(corpus: ParallelCorpus, limit: int | None) -> tuple[ParallelCorpus, 
     return (corpus.select(torch.nonzero(fits).squeeze(1)) if n_dropped else corpus), n_dropped
 
 
-def replace_pairs(corpus: ParallelCorpus, indices: Sequence[int], new: ParallelCorpus) -> ParallelCorpus:
-    """`corpus` with its pairs at `indices` replaced by the pairs of `new`, in that order."""
-    if not indices:
-        return corpus
-    order = torch.arange(len(corpus))
-    order[torch.tensor(list(indices))] = len(corpus) + torch.arange(len(indices))
-    both = ParallelCorpus(TokenArrays.concat([corpus.src, new.src]), TokenArrays.concat([corpus.tgt, new.tgt]))
-    return both.select(order)
-
-
 # ---------------------------------------------------------------------------------------------
 # Prepared splits (data/<name>/<split>.src and .tgt), read one way: lines end at '\n' only
 # (seq2seq.files.split_lines), as the raw corpus was read
@@ -211,6 +205,11 @@ class Batch:
     gold: Tensor  # (batch, tgt_len) long
     n_tokens: int  # non-padding target tokens (= gold != PAD)
 
+    def pin_memory(self) -> Batch:
+        """The tensors in page-locked memory (the DataLoader calls this when it pins batches for a GPU)."""
+        return Batch(self.src_tokens.pin_memory(), self.src_lengths.pin_memory(), self.prev_tokens.pin_memory(),
+                     self.gold.pin_memory(), self.n_tokens)
+
     def to(self, device: torch.device | str) -> Batch:
         if torch.device(device).type == "cpu":
             return self
@@ -221,16 +220,19 @@ class Batch:
 
 def collate(corpus: ParallelCorpus, indices: Tensor) -> Batch:
     """Sentence pairs `indices` -> padded source, decoder input and gold tensors."""
-    src_lengths = corpus.src_sizes[indices]
-    src_tokens = corpus.src.padded(indices, int(src_lengths.max()))
-    src_tokens.scatter_(1, (src_lengths - 1).unsqueeze(1), EOS_ID)
+    src_pieces, tgt_pieces = corpus.src.lengths[indices], corpus.tgt.lengths[indices]
+    # one column more than the longest: room for EOS
+    return collate_pieces(corpus.src.padded(indices, int(src_pieces.max()) + 1), src_pieces,
+                          corpus.tgt.padded(indices, int(tgt_pieces.max()) + 1), tgt_pieces)
 
-    tgt_pieces = corpus.tgt.lengths[indices]
-    tgt_len = int(tgt_pieces.max()) + 1
-    pieces = corpus.tgt.padded(indices, tgt_len)  # room for one more: EOS in gold
-    gold = pieces.scatter(1, tgt_pieces.unsqueeze(1), EOS_ID)
-    prev_tokens = torch.cat([torch.full((len(indices), 1), BOS_ID, dtype=torch.long), pieces[:, :-1]], 1)
-    return Batch(src_tokens, src_lengths, prev_tokens, gold, int(tgt_pieces.sum()) + len(indices))
+
+def collate_pieces(src: Tensor, src_pieces: Tensor, tgt: Tensor, tgt_pieces: Tensor) -> Batch:
+    """A Batch from PAD-padded piece ids (batch, longest + 1) and their lengths (batch,) per side;
+    `src` becomes the batch's source tensor (EOS written into it)."""
+    src_tokens = src.scatter_(1, src_pieces.unsqueeze(1), EOS_ID)
+    gold = tgt.scatter(1, tgt_pieces.unsqueeze(1), EOS_ID)
+    prev_tokens = torch.cat([torch.full((len(tgt), 1), BOS_ID, dtype=torch.long), tgt[:, :-1]], 1)
+    return Batch(src_tokens, src_pieces + 1, prev_tokens, gold, int(tgt_pieces.sum()) + len(tgt))
 
 
 def make_batches(src_sizes: Tensor, tgt_sizes: Tensor, batch_tokens: int, bucket_pool: int,
@@ -240,40 +242,73 @@ def make_batches(src_sizes: Tensor, tgt_sizes: Tensor, batch_tokens: int, bucket
     src_sizes, tgt_sizes: (n,) tokens per pair as the model sees them (with EOS).
     shuffle=False (validation): one pool, sorted by length, batches in order.
     """
+    order, bounds = plan_batches(src_sizes, tgt_sizes, batch_tokens, bucket_pool, generator, shuffle)
+    indices = torch.from_numpy(order)
+    return [indices[a:b] for a, b in itertools.pairwise(bounds.tolist())]
+
+
+def plan_batches(src_sizes: Tensor | np.ndarray, tgt_sizes: Tensor | np.ndarray, batch_tokens: int,
+                 bucket_pool: int, generator: torch.Generator | None,
+                 shuffle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """`make_batches` as two flat int64 arrays: (indices, bounds), batch k being
+    indices[bounds[k]:bounds[k + 1]], in the order the batches are trained.
+
+    Only the generator's draws are torch's (the same numbers as ever); the rest is numpy, which
+    does this int64 arithmetic 10x faster than torch on one thread (1M pairs: < 0.3 s).
+    """
+    src_sizes, tgt_sizes = np.asarray(src_sizes, dtype=np.int64), np.asarray(tgt_sizes, dtype=np.int64)
     n = len(tgt_sizes)
     if n == 0:
-        return []
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    tgt = tgt_sizes[order]
-    if shuffle:
-        # Pools of about `bucket_pool` batches of real target tokens.
-        pool = (torch.cumsum(tgt, 0) - 1) // (bucket_pool * batch_tokens)
-    else:
-        pool = torch.zeros(n, dtype=torch.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    order = torch.randperm(n, generator=generator).numpy() if shuffle else np.arange(n, dtype=np.int64)
+    tgt, src = tgt_sizes[order], src_sizes[order]
+    # Pools of about `bucket_pool` batches of real target tokens.
+    pool = (np.cumsum(tgt) - 1) // (bucket_pool * batch_tokens) if shuffle else np.zeros(n, dtype=np.int64)
     # One stable sort on (pool, longer side, target length, source length); ties keep the
     # shuffled order. Sorting on the longer side first keeps the padding of both sides small
     # (on Tatoeba, target-first sorting pads the source by 16 %, this by 3 %).
-    src = src_sizes[order]
-    longer = torch.maximum(src, tgt)
+    longer = np.maximum(src, tgt)
     span_t, span_s = int(tgt.max()) + 1, int(src.max()) + 1
     key = ((pool * (int(longer.max()) + 1) + longer) * span_t + tgt) * span_s + src
-    by_length = torch.sort(key, stable=True).indices
-    order, sizes, pools = order[by_length], tgt[by_length].tolist(), pool[by_length].tolist()
+    by_length = np.argsort(key, kind="stable")
+    order = order[by_length]
+    bounds = batch_bounds(tgt[by_length], pool[by_length], batch_tokens)
+    if not shuffle:
+        return order, bounds
+    # the batches in a shuffled order, still back to back
+    permutation = torch.randperm(len(bounds) - 1, generator=generator).numpy()
+    lengths = np.diff(bounds)[permutation]
+    ends = np.cumsum(lengths)
+    positions = np.arange(n, dtype=np.int64) + np.repeat(bounds[permutation] - (ends - lengths), lengths)
+    return order[positions], np.concatenate([[0], ends])
 
-    bounds = [0]
-    longest = 0
-    for i, (size, pool_id) in enumerate(zip(sizes, pools)):
-        start = bounds[-1]
-        grown = max(longest, size)
-        if i > start and (pool_id != pools[start] or (i - start + 1) * grown > batch_tokens):
-            bounds.append(i)
-            grown = size
-        longest = grown
-    bounds.append(n)
-    batches = [order[a:b] for a, b in itertools.pairwise(bounds)]
-    if shuffle:
-        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-    return batches
+
+def batch_bounds(sizes: np.ndarray, pools: np.ndarray, batch_tokens: int) -> np.ndarray:
+    """Where the batches of sorted `sizes` start, and the end: [0, b1, ..., n].
+
+    A batch grows while its sentences x longest size stay <= `batch_tokens` (its first sentence
+    always fits) and ends where the pool changes. One step per batch: a window of the sizes
+    after the batch's start is scanned with numpy (its running maximum x count), and widened
+    only when the batch may reach past it.
+    """
+    n = len(sizes)
+    pool_ends = np.append(np.flatnonzero(np.diff(pools)) + 1, n)
+    counts = np.arange(1, n + 1, dtype=np.int64)
+    bounds, start, window = [0], 0, 64
+    while start < n:
+        end = int(pool_ends[np.searchsorted(pool_ends, start, side="right")])
+        while True:
+            stop = min(end, start + window)
+            too_big = counts[:stop - start] * np.maximum.accumulate(sizes[start:stop]) > batch_tokens
+            too_big[0] = False  # a single sentence longer than the budget is a batch of its own
+            first = int(too_big.argmax())
+            if first or stop == end:
+                break
+            window *= 4
+        start = start + first if first else stop
+        window = max(64, 2 * (start - bounds[-1]))
+        bounds.append(start)
+    return np.asarray(bounds, dtype=np.int64)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:

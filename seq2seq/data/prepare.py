@@ -1,108 +1,115 @@
-"""`s2s data prepare`: a raw parallel corpus in, a prepared data directory out.
+"""`s2s data prepare`: one or several raw parallel corpora in, a prepared data directory out.
 
-    read (corpus.py) -> normalise -> drop empty pairs -> drop long pairs (data.max_words)
-    -> drop pairs with a skewed length ratio (data.max_length_ratio) -> drop exact duplicate
-    pairs (data.dedup) -> split train/dev/test by source sentence -> SentencePiece on train
+    hash the inputs (sha256; same config and inputs as the directory holds -> nothing to do)
+    pass 1, in worker processes (prepare_passes.clean): read -> normalise -> drop empty pairs ->
+        drop long pairs (data.max_words) -> drop skewed pairs (data.max_length_ratio) -> spool the
+        rest to a temporary file, their 64-bit pair and split-key hashes to numpy arrays
+    drop exact duplicates by pair hash, first occurrence kept, across corpora (data.dedup);
+        split train/dev/test by source sentence, as v1 (split.py)
+    SentencePiece on the training split (a seeded sample of at most data.spm_max_sentences)
+    pass 2, in worker processes (prepare_passes.encode): training pairs -> piece ids, entity
+        flags, word counts -> training shards (seq2seq.data.shards), known words
+
+Memory is bounded: 16 bytes a pair in numpy arrays (20 M pairs: 320 MB; about 50 while the
+split sorts them) besides a few chunks, dev and test and the word counts; SentencePiece and its
+sample live in a child process that ends after training. The corpus itself is only ever in the
+spool file (as big as the normalised corpus, next to the output; deleted before the rename).
+
+Everything is written into a hidden temporary sibling directory that is renamed into place at
+the end, so an error or Ctrl-C never leaves half a corpus behind; an output directory that holds
+a different prepared corpus is only replaced with force=True (`--force`). Worker processes
+(data.workers, 0 = one per core) never change a byte of the output (seq2seq/data/pool.py).
 
 The data directory (data.dir, default data/<name>) then holds
 
-    train.src train.tgt dev.src dev.tgt test.src test.tgt   normalised text, one sentence a line
-    spm.model  (or spm.src.model + spm.tgt.model)            SentencePiece, see tokenizer.spm_filenames
-    manifest.json                                            what was done (format below)
+    dev.src dev.tgt test.src test.tgt     normalised text, one sentence a line (shuffled)
+    spm.model  (or spm.src.model + spm.tgt.model)
+    train.known-words.txt                 the training source's word parts seen >= KNOWN_MIN_COUNT times
+    train.NNNNN.{src.npy,tgt.npy,index.npy,src,tgt}   training shard NNNNN (seq2seq/data/shards.py):
+                                          pair p goes to shard pair_hash(p) % n_shards, n_shards =
+                                          ceil(train pairs / data.shard_pairs); rows in corpus order
+    manifest.json                         what was done (format below)
 
 The split groups pairs by source sentence (normalised, then case-folded), so every translation
 of one source sentence lands in the same split and no dev/test source is ever seen in training.
-Groups are shuffled with random.Random(data.seed); the test set is filled first, then dev, the
-rest is train. Train keeps the corpus order (the batcher shuffles); dev and test are shuffled,
-so any prefix of dev (train.dev_sentences) is a random sample.
+With one corpus and one shard, dev, test and train.00000.{src,tgt} hold exactly what v1 wrote to
+{dev,test,train}.{src,tgt}, and spm.model is v1's byte for byte.
 
-Re-running with the same data config and the same input bytes is a no-op. Everything is
-written into a hidden temporary sibling directory that is renamed into place at the end, so an
-error or Ctrl-C never leaves half a corpus. An output directory that holds a different prepared
-corpus (or anything else) is only replaced with force=True (`--force`).
-
-manifest.json (format "s2s-prepared-corpus", version 1):
+manifest.json (format "s2s-prepared-corpus", version 2):
 
     format, format_version, s2s_version, sentencepiece_version
     config       the data section used (all keys, as in the YAML file)
-    inputs       [{role: corpus|src|tgt, path, sha256, bytes, lines}]
+    inputs       [{role: corpus|src|tgt, path, sha256, bytes, lines}]  (every corpus's, in order)
     counts       {read, after_empty_filter, after_max_words, after_length_ratio, after_dedup,
-                  train, dev, test}  (pairs after each step, in order)
+                  train, dev, test}  (pairs after each step, in order; all corpora)
     splits       {train|dev|test: {pairs, source_sentences, src_words, tgt_words}}
     overlap      {dev|test: {sources_in_train (always 0), targets_in_train}}
     vocabulary   {type, size, joint, trained_on_sentences, src_model, tgt_model}
+    corpora      [{name, weight, format, inputs, counts}]   (a shard row's corpus number indexes it)
+    shards       [{name, pairs, src_tokens, tgt_tokens, longest_src, longest_tgt}]
+    entities     {names, numbers, dates, symbols}: training pairs with that entity flag
+    known_words  "train.known-words.txt"
     files        {file name: {sha256, bytes[, lines]}} for every output file but the manifest
 
-The prepared corpus is identified by the data config without dir/path/src_path/tgt_path (the
-inputs are identified by their sha256 instead) plus the input hashes and PREPARE_VERSION.
-`seq2seq.data.manifest.check_prepared(cfg)` lets training and evaluation check that the prepared
-directory matches their config's data section.
+See seq2seq/data/manifest.py for what identifies a prepared corpus and the checks of train/eval.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
-import random
+import math
+import os
 import shutil
-import sys
-import time
-from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sentencepiece
 
 from seq2seq import __version__
 from seq2seq.config import Config, DataConfig
-from seq2seq.data.corpus import RawCorpus, read_corpus
+from seq2seq.config_corpora import CorpusSpec, corpus_specs
+from seq2seq.data.corpus import InputFile, hash_input
 from seq2seq.data.manifest import FORMAT, MANIFEST, PREPARE_VERSION, existing_state
-from seq2seq.data.normalize import elision_language, normalize_text, split_elisions
-from seq2seq.data.tokenizer import load_tokenizers, spm_filenames, train_sentencepiece
-from seq2seq.entities import SYMBOLS, missing_symbols
+from seq2seq.data.normalize import elision_language
+from seq2seq.data.pool import ChunkPool, worker_count
+from seq2seq.data.prepare_output import (KNOWN_WORDS, file_record, fsync_directory, held_out_keys,
+                                         held_out_pairs, held_out_stats, output_files, overlap, summary_table,
+                                         text_bytes, train_vocabulary, write_held_out)
+from seq2seq.data.prepare_passes import (STEPS, CleanSettings, Encoding, EncodeSettings, Spool, clean, encode, in_process,
+                                         split_key, start_encoder)
+from seq2seq.data.progress_bar import Progress
+from seq2seq.data.split import DEV, DROPPED, TEST, TRAIN, Split, dedup_mask, split_rows
+from seq2seq.data.tokenizer import load_tokenizers
+from seq2seq.entities import FLAG_DATES, FLAG_NAMES, FLAG_NUMBERS, FLAG_SYMBOLS, known_from_counts, missing_symbols
 from seq2seq.errors import UserError
-from seq2seq.files import write_directory_atomically
+from seq2seq.files import replace_directory
 from seq2seq.ownership import (LOCK, MARKER, PREPARED, check_folder, check_replaceable, is_empty, lock, marker_bytes,
                                release)
 
-SPLITS = ("train", "dev", "test")
-TEXT_FILES = tuple(f"{split}.{side}" for split in SPLITS for side in ("src", "tgt"))
-# Keys that do not change the prepared bytes: where the output goes, and input paths (the
-# inputs are identified by their content hash).
-
-
-@dataclass
-class Pair:
-    src: str
-    tgt: str
-
-
-class _Progress:
-    """One line per stage on stderr, with the elapsed time."""
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        print(f"[prepare {time.monotonic() - self.start:5.1f}s] {message}", file=sys.stderr, flush=True)
+SPOOL = ".pairs.spool"  # pass 1's output inside the temporary directory; gone before the rename
+FLAGS = {"names": FLAG_NAMES, "numbers": FLAG_NUMBERS, "dates": FLAG_DATES, "symbols": FLAG_SYMBOLS}
+__all__ = ["prepare_corpus", "hash_corpus", "build", "split_key"]
+_UMASK = os.umask(0)  # read the process umask (only settable together with reading it) ...
+os.umask(_UMASK)  # ... and put it back
 
 
 def prepare_corpus(cfg: Config, force: bool = False) -> Path:
-    """Prepare the corpus `cfg.data` describes into its data directory; returns that directory.
+    """Prepare the corpora `cfg.data` describes into its data directory; returns that directory.
 
     Only a new or empty folder or an s2s prepared-data folder is written (--force included),
-    never one that holds the corpus; it is locked while this runs (seq2seq.ownership).
+    never one that holds an input; it is locked while this runs (seq2seq.ownership).
     """
     data = cfg.data
     out_dir = data.resolved_dir(cfg.name)
-    sources = [Path(p) for p in ([data.path] if data.format == "tsv" else [data.src_path, data.tgt_path]) if p]
-    check_folder(out_dir, PREPARED, inputs=sources, option="data.dir")
-    progress = _Progress()
-    inputs_text = data.path if data.format == "tsv" else f"{data.src_path} + {data.tgt_path}"
-    progress(f"reading {inputs_text}")
-    corpus = read_corpus(data)
+    specs = corpus_specs(data)
+    check_folder(out_dir, PREPARED, inputs=[p for spec in specs for p in spec.paths()], option="data.dir")
+    progress = Progress()
+    progress(f"reading {' + '.join(_names(spec) for spec in specs)}")
+    inputs = [hash_corpus(spec) for spec in specs]  # missing, empty or misaligned inputs: before any write
     created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # removed again on failure
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +118,7 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
                         "set data.dir to a writable place") from None
     try:
         lock(out_dir, "prepared-data folder")
-        _prepare_locked(cfg, corpus, out_dir, force, progress)
+        _prepare_locked(cfg, specs, inputs, out_dir, force, progress)
     except BaseException:
         if created and out_dir.is_dir() and is_empty(out_dir):  # nothing of it was written
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -124,11 +131,27 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
     return out_dir
 
 
-def _prepare_locked(cfg: Config, corpus: RawCorpus, out_dir: Path, force: bool, progress: _Progress) -> None:
+def hash_corpus(spec: CorpusSpec) -> list[InputFile]:
+    """The InputFile records of a corpus (reads each file once); an empty or misaligned corpus is an error."""
+    roles = [("corpus", "path")] if spec.format == "tsv" else [("src", "src_path"), ("tgt", "tgt_path")]
+    files = [hash_input(Path(getattr(spec, attr)), role, spec.key(attr)) for role, attr in roles]
+    if len(files) == 2 and files[0].lines != files[1].lines:
+        raise UserError(f"{files[0].path} has {files[0].lines:,} lines but {files[1].path} has {files[1].lines:,}; "
+                        "the two files must be line-aligned (line i of one translates line i of the other)")
+    if not files[0].lines:
+        raise UserError(f"{_names(spec)}: the corpus is empty (no lines)")
+    return files
+
+
+def _names(spec: CorpusSpec) -> str:
+    return " + ".join(str(p) for p in spec.paths())
+
+
+def _prepare_locked(cfg: Config, specs: list[CorpusSpec], inputs: list[list[InputFile]], out_dir: Path,
+                    force: bool, progress: Progress) -> None:
     """prepare_corpus, once `out_dir` is locked."""
     data = cfg.data
-    inputs = [dataclasses.asdict(i) for i in corpus.inputs]
-    state, reason = existing_state(out_dir, data, inputs)
+    state, reason = existing_state(out_dir, data, [dataclasses.asdict(i) for files in inputs for i in files])
     if state == "same" and not force:
         print(f"{out_dir}: already prepared, nothing to do (same data config and input; "
               "--force prepares it again)")
@@ -144,226 +167,131 @@ def _prepare_locked(cfg: Config, corpus: RawCorpus, out_dir: Path, force: bool, 
     check_replaceable(out_dir, PREPARED)  # a user's file in it would go with the old corpus
     if state == "damaged":
         progress(f"{out_dir}: {reason}; preparing it again")
+    tmp_dir = None
+    try:
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+        manifest = build(cfg, specs, inputs, tmp_dir, progress)
+        (tmp_dir / MARKER).write_bytes(marker_bytes(PREPARED, "s2s data prepare"))  # what made it
+        (tmp_dir / LOCK).write_bytes(b"")
+        progress(f"writing {out_dir}")
+        fsync_directory(tmp_dir)
+        tmp_dir.chmod(0o777 & ~_UMASK)  # mkdtemp makes it 0700
+        replace_directory(tmp_dir, out_dir)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot write the prepared corpus ({exc.strerror or exc}); "
+                        "set data.dir to a writable place with room for it") from None
+    finally:
+        if tmp_dir is not None and tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    print(summary_table(out_dir, data, manifest["counts"], manifest["vocabulary"], progress.elapsed(),
+                        manifest["shards"], manifest["corpora"]))
 
-    progress(f"normalising and filtering {len(corpus):,} pairs")
-    pairs, counts = clean_pairs(corpus, data)
-    progress(f"splitting {len(pairs):,} pairs by source sentence (seed {data.seed})")
-    splits = split_pairs(pairs, data.dev_size, data.test_size, data.seed)
-    for split in ("test", "dev"):
-        wanted = getattr(data, f"{split}_size")
-        if len(splits[split]) < wanted:
-            progress(f"warning: {split} has {len(splits[split]):,} pairs, not data.{split}_size="
+
+def build(cfg: Config, specs: list[CorpusSpec], inputs: list[list[InputFile]], out_dir: Path,
+          progress: Progress) -> dict[str, Any]:
+    """Every output file into `out_dir` (a new directory); returns the manifest (written too)."""
+    data = cfg.data
+    workers = worker_count(data.workers)
+    total = sum(files[0].lines for files in inputs)
+    settings = CleanSettings(data.normalization, data.lowercase, data.max_words, data.max_length_ratio,
+                             elision_language(data.split_elision, data.src_lang))
+    with progress.bar("pass 1: normalise, filter", total) as bar, \
+            ChunkPool(workers, in_process(total)) as pool:
+        spool = clean(specs, settings, out_dir / SPOOL, total, pool, bar)
+    counts = [dict(c) for c in spool.counts]
+    for spec, files, c in zip(specs, inputs, counts):
+        if c["read"] != files[0].lines:  # its sha256 in the manifest would not be what was read
+            raise UserError(f"{_names(spec)}: changed while it was read ({files[0].lines:,} lines, then {c['read']:,}); "
+                            "run the command again once nothing writes to it")
+    if not len(spool.pair_hash):
+        _nothing_left(specs, counts)
+    progress(f"de-duplicating and splitting {len(spool.pair_hash):,} pairs by source sentence (seed {data.seed})")
+    keep = dedup_mask(spool.pair_hash) if data.dedup else np.ones(len(spool.pair_hash), dtype=bool)
+    split = split_rows(keep, _take_kept_keys(spool, keep), dev_size=data.dev_size, test_size=data.test_size,
+                       seed=data.seed)
+    del keep
+    _count_splits(counts, spool, split)
+    totals = {key: sum(c[key] for c in counts) for key in counts[0]}
+    for name in ("test", "dev"):
+        wanted = getattr(data, f"{name}_size")
+        if totals[name] < wanted:
+            progress(f"warning: {name} has {totals[name]:,} pairs, not data.{name}_size="
                      f"{wanted:,}: the remaining source sentences have too many translations to fit")
-    counts.update({split: len(splits[split]) for split in SPLITS})
+    held = held_out_pairs(spool, split)
+    write_held_out(out_dir, held)
+    vocab_files, vocabulary = train_vocabulary(spool, split, totals["train"], data, out_dir, progress)
+    found = _encode(data, spool, split, held, vocab_files, totals["train"], out_dir, workers, progress)
+    (out_dir / SPOOL).unlink()
+    (out_dir / KNOWN_WORDS).write_bytes(text_bytes(sorted(known_from_counts(found.words))))
+    manifest = _manifest(data, specs, inputs, counts, split, held, vocabulary, found)
+    progress("recording the files' sha256")
+    names = {f"{name}.{side}": len(held[name]) for name in ("dev", "test") for side in ("src", "tgt")}
+    names.update(output_files(vocab_files, manifest["shards"]))
+    manifest["files"] = {name: file_record(out_dir / name, count) for name, count in names.items()}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
 
-    vocab_files, vocab_info = _train_vocabulary(splits["train"], data, progress)
 
-    files: dict[str, bytes] = {}
-    for split in SPLITS:
-        files[f"{split}.src"] = _text_bytes(p.src for p in splits[split])
-        files[f"{split}.tgt"] = _text_bytes(p.tgt for p in splits[split])
-    files.update(vocab_files)
-    manifest = {
+def _manifest(data: DataConfig, specs: list[CorpusSpec], inputs: list[list[InputFile]], counts: list[dict[str, int]],
+              split: Split, held: dict[str, list[tuple[str, str]]], vocabulary: dict[str, Any],
+              found: Encoding) -> dict[str, Any]:
+    """manifest.json but its "files" (see the module's docstring)."""
+    totals = {key: sum(c[key] for c in counts) for key in counts[0]}
+    train_stats = {"pairs": totals["train"], "source_sentences": split.groups["train"],
+                   "src_words": found.src_words, "tgt_words": found.tgt_words}
+    return {
         "format": FORMAT,
         "format_version": PREPARE_VERSION,
         "s2s_version": __version__,
         "sentencepiece_version": sentencepiece.__version__,
         "config": dataclasses.asdict(data),
-        "inputs": inputs,
-        "counts": counts,
-        "splits": {split: _split_stats(splits[split]) for split in SPLITS},
-        "overlap": _overlap(splits),
-        "vocabulary": vocab_info,
-        "files": {name: _file_record(name, content) for name, content in files.items()},
+        "inputs": [dataclasses.asdict(i) for files in inputs for i in files],
+        "counts": totals,
+        "splits": {"train": train_stats, **{name: held_out_stats(held[name]) for name in ("dev", "test")}},
+        "overlap": overlap(held, found.seen),
+        "vocabulary": vocabulary,
+        "corpora": [{"name": spec.name, "weight": spec.weight, "format": spec.format,
+                     "inputs": [dataclasses.asdict(i) for i in files], "counts": c}
+                    for spec, files, c in zip(specs, inputs, counts)],
+        "shards": [info.to_dict() for info in found.shards],
+        "entities": {name: found.flag_counts[bit] for name, bit in FLAGS.items()},
+        "known_words": KNOWN_WORDS,
     }
-    files[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    # bookkeeping, outside the manifest: the marker (what made it), the (empty) lock file
-    files.update({MARKER: marker_bytes(PREPARED, "s2s data prepare"), LOCK: b""})
-
-    progress(f"writing {out_dir}")
-    write_directory_atomically(out_dir, files, "the prepared corpus", "set data.dir to a writable place")
-    print(summary_table(out_dir, data, counts, vocab_info, time.monotonic() - progress.start))
 
 
-# ---------------------------------------------------------------------------------------------
-# Cleaning, splitting
+def _encode(data: DataConfig, spool: Spool, split: Split, held: dict[str, list[tuple[str, str]]],
+            vocab_files: dict[str, bytes], n_train: int, out_dir: Path, workers: int, progress: Progress) -> Encoding:
+    """Pass 2: the training shards."""
+    protos = list(vocab_files.values())
+    settings = EncodeSettings(protos[0], None if data.joint_vocab else protos[1], data.src_lang, data.tgt_lang,
+                              held_out_keys(held))
+    n_shards = max(1, math.ceil(n_train / data.shard_pairs))
+    vocab_size = max(tokenizer.vocab_size for tokenizer in load_tokenizers(out_dir, data.joint_vocab))
+    what = f"pass 2: encode into {n_shards:,} shard{'s' if n_shards > 1 else ''}"
+    with progress.bar(what, n_train, "pairs") as bar, \
+            ChunkPool(workers, in_process(n_train), start_encoder, (settings,)) as pool:
+        return encode(spool, split.label, out_dir, n_shards, vocab_size, pool, bar)
 
 
-def normalize_sentence(text: str, data: DataConfig) -> str:
-    """The text as it is written to the prepared files (but for data.split_elision)."""
-    return normalize_text(text, data.normalization, data.lowercase)
+def _take_kept_keys(spool: Spool, keep: np.ndarray) -> np.ndarray:
+    """The kept rows' split keys; the spool lets go of all of them (split_rows frees these early)."""
+    keys, spool.key_hash = spool.key_hash, None
+    return keys[keep]
 
 
-def clean_pairs(corpus: RawCorpus, data: DataConfig) -> tuple[list[Pair], dict[str, int]]:
-    """Normalise and filter; returns the kept pairs and the pair count after each step."""
-    counts = {"read": len(corpus)}
-    if not len(corpus):
-        raise UserError(f"{_input_names(corpus)}: the corpus is empty (no lines)")
-    cache: dict[str, str] = {}  # Tatoeba repeats a sentence on many lines
-
-    def norm(text: str) -> str:
-        if text not in cache:
-            cache[text] = normalize_sentence(text, data)
-        return cache[text]
-
-    pairs = [Pair(norm(s), norm(t)) for s, t in zip(corpus.src, corpus.tgt)]
-    pairs = [p for p in pairs if p.src and p.tgt]
-    counts["after_empty_filter"] = len(pairs)
-
-    lengths = [(len(p.src.split()), len(p.tgt.split())) for p in pairs]
-    keep = [max(ls, lt) <= data.max_words for ls, lt in lengths]
-    pairs, lengths = _select(pairs, keep), _select(lengths, keep)
-    counts["after_max_words"] = len(pairs)
-
-    keep = [max(ls, lt) <= data.max_length_ratio * min(ls, lt) for ls, lt in lengths]
-    pairs = _select(pairs, keep)
-    counts["after_length_ratio"] = len(pairs)
-
-    if data.dedup:
-        seen: set[tuple[str, str]] = set()
-        unique = []
-        for p in pairs:
-            if (p.src, p.tgt) not in seen:
-                seen.add((p.src, p.tgt))
-                unique.append(p)
-        pairs = unique
-    counts["after_dedup"] = len(pairs)
-    elision = elision_language(data.split_elision, data.src_lang)
-    if elision:  # after the filters, which count words as written
-        pairs = [Pair(split_elisions(p.src, elision), p.tgt) for p in pairs]
-
-    if not pairs:
-        steps = ", ".join(f"{n:,} {step.replace('_', ' ')}" for step, n in counts.items())
-        raise UserError(f"{_input_names(corpus)}: no sentence pairs left after filtering ({steps}); "
-                        "check data.format, the columns or files, data.max_words and "
-                        "data.max_length_ratio")
-    return pairs, counts
+def _count_splits(counts: list[dict[str, int]], spool: Spool, split: Split) -> None:
+    """Each corpus's after_dedup, train, dev and test counts."""
+    for number, c in enumerate(counts):
+        labels = split.label[spool.starts[number]:spool.starts[number + 1]]
+        found = np.bincount(labels.astype(np.int64) + 1, minlength=4)  # DROPPED..TEST -> 0..3
+        c["after_dedup"] = int(len(labels) - found[DROPPED + 1])
+        c.update(train=int(found[TRAIN + 1]), dev=int(found[DEV + 1]), test=int(found[TEST + 1]))
 
 
-def split_key(src: str) -> str:
-    """Pairs with the same key share a split (the source sentence, case-folded)."""
-    return src.casefold()
-
-
-def split_pairs(pairs: list[Pair], dev_size: int, test_size: int, seed: int) -> dict[str, list[Pair]]:
-    """Seeded split into train/dev/test with no source sentence in more than one split."""
-    if dev_size + test_size >= len(pairs):
-        raise UserError(f"data.dev_size ({dev_size:,}) + data.test_size ({test_size:,}) leave "
-                        f"nothing for training: only {len(pairs):,} pairs remain after filtering "
-                        "and de-duplication; lower data.dev_size and/or data.test_size")
-    groups: dict[str, list[int]] = {}
-    for index, pair in enumerate(pairs):
-        groups.setdefault(split_key(pair.src), []).append(index)
-    order = list(groups.values())  # first-appearance order: deterministic
-    rng = random.Random(seed)
-    rng.shuffle(order)
-    chosen: dict[str, list[int]] = {"train": [], "dev": [], "test": []}
-    for group in order:
-        if len(chosen["test"]) + len(group) <= test_size:
-            chosen["test"].extend(group)
-        elif len(chosen["dev"]) + len(group) <= dev_size:
-            chosen["dev"].extend(group)
-        else:
-            chosen["train"].extend(group)
-    if not chosen["train"]:
-        raise UserError(f"no training pairs left after the split: all {len(pairs):,} pairs went to "
-                        "dev/test; lower data.dev_size and/or data.test_size")
-    chosen["train"].sort()  # corpus order
-    rng.shuffle(chosen["test"])  # test first: the test set does not depend on data.dev_size
-    rng.shuffle(chosen["dev"])
-    return {split: [pairs[i] for i in indices] for split, indices in chosen.items()}
-
-
-def _select(items: list, keep: list[bool]) -> list:
-    return [item for item, k in zip(items, keep) if k]
-
-
-def _input_names(corpus: RawCorpus) -> str:
-    return " + ".join(i.path for i in corpus.inputs)
-
-
-def _split_stats(pairs: list[Pair]) -> dict[str, int]:
-    return {"pairs": len(pairs),
-            "source_sentences": len({split_key(p.src) for p in pairs}),
-            "src_words": sum(len(p.src.split()) for p in pairs),
-            "tgt_words": sum(len(p.tgt.split()) for p in pairs)}
-
-
-def _overlap(splits: dict[str, list[Pair]]) -> dict[str, dict[str, int]]:
-    """How many dev/test pairs have their source / target also in train (source: always 0)."""
-    train_src = {split_key(p.src) for p in splits["train"]}
-    train_tgt = {p.tgt.casefold() for p in splits["train"]}
-    return {split: {"sources_in_train": sum(split_key(p.src) in train_src for p in splits[split]),
-                    "targets_in_train": sum(p.tgt.casefold() in train_tgt for p in splits[split])}
-            for split in ("dev", "test")}
-
-
-# ---------------------------------------------------------------------------------------------
-# SentencePiece
-
-
-def _train_vocabulary(train: list[Pair], data: DataConfig, progress: _Progress) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """SentencePiece model(s) trained on the training split only: ({file name: proto}, info)."""
-    src_name, tgt_name = spm_filenames(data.joint_vocab)
-    settings = dict(vocab_size=data.vocab_size, model_type=data.vocab_type,
-                    character_coverage=data.character_coverage,
-                    max_sentences=data.spm_max_sentences, seed=data.seed,
-                    symbols=SYMBOLS if data.entity_symbols else ())
-    if data.joint_vocab:
-        sentences = [p.src for p in train] + [p.tgt for p in train]
-        progress(f"training SentencePiece ({data.vocab_type}, {data.vocab_size:,} pieces, joint) on "
-                 f"{len(sentences):,} training sentences")
-        files = {src_name: train_sentencepiece(sentences, **settings)}
-    else:
-        files = {}
-        for side, name in (("src", src_name), ("tgt", tgt_name)):
-            sentences = [getattr(p, side) for p in train]
-            progress(f"training SentencePiece ({data.vocab_type}, {data.vocab_size:,} pieces, {side}) "
-                     f"on {len(sentences):,} training sentences")
-            what = f"data.vocab_size ({'source' if side == 'src' else 'target'} side)"
-            files[name] = train_sentencepiece(sentences, what=what, **settings)
-    used = len(train) * 2 if data.joint_vocab else len(train)
-    if data.spm_max_sentences:
-        used = min(used, data.spm_max_sentences)
-    info = {"type": data.vocab_type, "size": data.vocab_size, "joint": data.joint_vocab,
-            "trained_on_sentences": used, "src_model": src_name, "tgt_model": tgt_name}
-    return files, info
-
-
-# ---------------------------------------------------------------------------------------------
-# The output directory
-
-
-def _text_bytes(lines) -> bytes:
-    text = "\n".join(lines)
-    return (text + "\n").encode("utf-8") if text else b""
-
-
-def _file_record(name: str, content: bytes) -> dict[str, Any]:
-    record: dict[str, Any] = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
-    if name in TEXT_FILES:
-        record["lines"] = content.count(b"\n")
-    return record
-
-
-def summary_table(out_dir: Path, data: DataConfig, counts: dict[str, int], vocab: dict[str, Any],
-                  seconds: float) -> str:
-    """The few lines printed at the end of `s2s data prepare`."""
-    steps = [("read", "read"),
-             ("after_empty_filter", "normalised, both sides non-empty"),
-             ("after_max_words", f"at most {data.max_words} words a side"),
-             ("after_length_ratio", f"word-count ratio <= {data.max_length_ratio:g}"),
-             ("after_dedup", "without duplicate pairs" if data.dedup else "duplicates kept (data.dedup false)")]
-    lines = [f"prepared {out_dir} ({data.src_lang} -> {data.tgt_lang}) in {seconds:.1f} s",
-             f"  {'step':<36}{'pairs':>10}{'dropped':>10}"]
-    previous = None
-    for key, label in steps:
-        dropped = "" if previous is None else f"{previous - counts[key]:,}"
-        lines.append(f"  {label:<36}{counts[key]:>10,}{dropped:>10}")
-        previous = counts[key]
-    for split in SPLITS:
-        lines.append(f"  {split + ' split':<36}{counts[split]:>10,}")
-    model_files = vocab["src_model"] if vocab["joint"] else f"{vocab['src_model']}, {vocab['tgt_model']}"
-    lines.append(f"  SentencePiece: {vocab['type']}, {vocab['size']:,} pieces, "
-                 f"{'joint' if vocab['joint'] else 'separate'} ({model_files})")
-    return "\n".join(lines)
+def _nothing_left(specs: list[CorpusSpec], counts: list[dict[str, int]]) -> None:
+    totals = {step: sum(c[step] for c in counts) for step in STEPS}
+    totals["after_dedup"] = 0
+    steps = ", ".join(f"{n:,} {step.replace('_', ' ')}" for step, n in totals.items())
+    raise UserError(f"{' + '.join(_names(spec) for spec in specs)}: no sentence pairs left after filtering "
+                    f"({steps}); check data.format, the columns or files, data.max_words and "
+                    "data.max_length_ratio")

@@ -4,8 +4,9 @@ translate from a few examples, kept intact through training and translation.
 Each kind is a transform (names.py, numbers.py, dates.py, places.py): its symbols, `shared(src,
 tgt)` (the entities both sides of a training pair share), `protect(text)` and `restore(words)`.
 The `Protector` chains them at translation and puts the words back; the augmentations
-(`EntityAugmentation`) teach a model to carry them; `SymbolCounts` makes the search place each
-symbol of a source exactly once. Each language's words and rules are one table,
+(`EntityAugmentation`, one training pair at a time, where its `entity_flags` found when the data
+was prepared say there is something to change) teach a model to carry them; `SymbolCounts` makes
+the search place each symbol of a source exactly once. Each language's words and rules are one table,
 seq2seq/entities/lang/<code>.py; compat.py reads what earlier releases wrote.
 
 Code outside this package imports from here only, and this package imports nothing of seq2seq
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from seq2seq.entities.augmentation import EntityAugmentation
+from seq2seq.entities.augmentation import EntityAugmentation, augmentation_rng
 from seq2seq.entities.compat import has_entity_symbols, kinds_left_as_words, missing_symbols
 from seq2seq.entities.dates import Dates, date_words, shared_dates
+from seq2seq.entities.flags import FLAG_DATES, FLAG_KEYS, FLAG_NAMES, FLAG_NUMBERS, FLAG_SYMBOLS, entity_flags
 from seq2seq.entities.name_lists import augmentation_names, invented_names
-from seq2seq.entities.names import Names, draw_names, known_words, shared_names, substitute_names, usable_names
+from seq2seq.entities.names import (KNOWN_MIN_COUNT, Names, draw_names, known_from_counts, known_words, shared_names,
+                                    substitute_names, usable_names, word_counts)
 from seq2seq.entities.numbers import NUMBER, Numbers
 from seq2seq.entities.places import Places, shared_places
 from seq2seq.entities.protector import Protector, protect_all, restore, shown_pieces
@@ -38,7 +41,11 @@ __all__ = [
     # vocabularies
     "SYMBOLS", "has_entity_symbols", "missing_symbols",
     # training
-    "EntityAugmentation", "SymbolOrder", "known_words", "augmentation_names", "usable_names", "kinds_left_as_words",
+    "EntityAugmentation", "augmentation_rng", "SymbolOrder", "known_words", "augmentation_names", "usable_names",
+    "kinds_left_as_words",
+    # preparing data: what training's augmentations and protector need, found once
+    "entity_flags", "FLAG_NAMES", "FLAG_NUMBERS", "FLAG_DATES", "FLAG_SYMBOLS", "FLAG_KEYS", "word_counts",
+    "known_from_counts", "KNOWN_MIN_COUNT",
     # test sets (scripts/make_names_test.py)
     "shared_names", "substitute_names", "draw_names", "invented_names", "date_words", "shared_dates",
     "shared_places",

@@ -10,16 +10,10 @@
   the source's elision rules. Without "dates" only the source's elision mattered (nothing was put
   back in a target language), so such a state reads as the French source or an undetermined one
   (`old_state`), which protects and restores the same words.
-- Random draws. The symbol augmentation draws names (and, with the "random" order, symbol
-  numbers) from one generator seeded "placeholders:<seed>:<epoch>"; places, added later, draw from
-  a second one ("place-placeholders:...") and dates draw last, so a run without places or dates
-  draws exactly what it drew before they existed (`symbol_generators`). The seed strings keep the
-  feature's old name: changing them would change every such run.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any, Protocol
 
 from seq2seq.entities.lang import rules
@@ -60,11 +54,6 @@ def old_state(state: dict[str, Any]) -> tuple[str, str, bool, bool]:
     if dates:
         return str(dates[0]), str(dates[1]), True, bool(state.get("places", False))  # nor places before place symbols
     return ("fr" if state["french"] else UNDETERMINED), UNDETERMINED, False, False
-
-
-def symbol_generators(seed: int, epoch: int) -> tuple[random.Random, random.Random]:
-    """The symbol augmentation's two generators of one epoch: (names and symbol numbers, places)."""
-    return random.Random(f"placeholders:{seed}:{epoch}"), random.Random(f"place-placeholders:{seed}:{epoch}")
 
 
 class ProtectedKinds(Protocol):

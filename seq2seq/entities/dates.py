@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
 from typing import ClassVar
 
 from seq2seq.entities.lang import rules
@@ -113,35 +112,25 @@ class Dates:
 
 
 class DateAugmentation:
-    """Renames the shared months and weekdays of a corpus's pairs, a fixed function of (seed, epoch)."""
+    """Renames the shared months and weekdays of a pair (`train.date_augmentation`): with
+    probability `probability`, each to another one of its kind, drawn at random, on both sides."""
 
-    def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], src_lang: str, tgt_lang: str) -> None:
-        self.src_lines, self.tgt_lines = src_lines, tgt_lines
-        self.src_lang, self.tgt_lang = src_lang, tgt_lang
-        self.eligible: list[tuple[int, list[DateMeaning]]] = []
-        if rules(src_lang).date_words and rules(tgt_lang).date_words:
-            for i, (src, tgt) in enumerate(zip(src_lines, tgt_lines)):
-                dates = shared_dates(src, tgt, src_lang, tgt_lang)
-                if dates:
-                    self.eligible.append((i, dates))
+    def __init__(self, probability: float, src_lang: str, tgt_lang: str) -> None:
+        self.probability, self.src_lang, self.tgt_lang = probability, src_lang, tgt_lang
+        self.active = bool(rules(src_lang).date_words and rules(tgt_lang).date_words)  # both have date words
 
-    def changed_pairs(self, probability: float, seed: int, epoch: int,
-                      changed: dict[int, tuple[str, str]] | None = None) -> dict[int, tuple[str, str]]:
-        """`changed` plus the pairs whose dates this epoch renames, each on top of what `changed` made of it."""
-        rng = random.Random(f"date-augmentation:{seed}:{epoch}")
-        result = dict(changed or {})
-        for i, dates in self.eligible:
-            if rng.random() >= probability:
-                continue
-            mapping: dict[DateMeaning, DateMeaning] = {}
-            taken = set(dates)
-            for kind, number in dates:
-                free = [(kind, n) for n in range(1, SIZES[kind] + 1) if (kind, n) not in taken]
-                if free:  # none when a sentence lists every weekday: it stays as it is
-                    mapping[(kind, number)] = new = rng.choice(free)
-                    taken.add(new)
-            if not mapping:
-                continue
-            src, tgt = result.get(i, (self.src_lines[i], self.tgt_lines[i]))
-            result[i] = (substitute_dates(src, self.src_lang, mapping), substitute_dates(tgt, self.tgt_lang, mapping))
-        return result
+    def augment(self, src: str, tgt: str, rng: random.Random) -> tuple[str, str] | None:
+        """The pair with its dates renamed, or None when it keeps them."""
+        dates = shared_dates(src, tgt, self.src_lang, self.tgt_lang) if self.active else []
+        if not dates or rng.random() >= self.probability:
+            return None
+        mapping: dict[DateMeaning, DateMeaning] = {}
+        taken = set(dates)
+        for kind, number in dates:
+            free = [(kind, n) for n in range(1, SIZES[kind] + 1) if (kind, n) not in taken]
+            if free:  # none when a sentence lists every weekday: it stays as it is
+                mapping[(kind, number)] = new = rng.choice(free)
+                taken.add(new)
+        if not mapping:
+            return None
+        return substitute_dates(src, self.src_lang, mapping), substitute_dates(tgt, self.tgt_lang, mapping)

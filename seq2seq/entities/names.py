@@ -134,13 +134,47 @@ def word_parts(core: str) -> list[str]:
     return _ELIDED_ARTICLE.sub("", core.lower()).split("-")
 
 
-def known_words(lines: Iterable[str], min_count: int = KNOWN_MIN_COUNT) -> frozenset[str]:
-    """The lower-cased word parts that occur at least `min_count` times in `lines`."""
+_STRIPPED = "\"'’“”«»‘‚„‹›()[]{}.,;:!?…*_"  # around a token: not part of its word
+_ARTICLE_AT_TOKEN = re.compile("(?<![^ ])[cjlmnst]['’]")  # _ELIDED_ARTICLE, at each token of a line
+_BATCH = 10_000  # lines counted per pass (bounded memory for a stream of lines)
+_DIGIT = re.compile(r"\d")
+
+
+def word_counts(lines: Iterable[str]) -> Counter[str]:
+    """How often each lower-cased word part (`word_parts` of each space-separated token, stripped
+    of punctuation) occurs in `lines`, but for parts with a digit, which no name is made of (a
+    corpus's numbers would be most of the counter); counts of chunks add up (`Counter.update`),
+    so prepare counts in worker processes and merges. One pass of C-level string operations per
+    batch of lines: lower-casing a line or a token gives the same letters (what is stripped has no case)."""
     counts: Counter[str] = Counter()
+    batch: list[str] = []
     for line in lines:
-        for token in line.split(" "):
-            counts.update(word_parts(token.strip("\"'’“”«»‘‚„‹›()[]{}.,;:!?…*_")))
+        batch.append(line)
+        if len(batch) == _BATCH:
+            _count_parts(batch, counts)
+            batch = []
+    _count_parts(batch, counts)
+    counts.pop("", None)  # a token that was all punctuation, or a part between two hyphens
+    return counts
+
+
+def _count_parts(lines: list[str], counts: Counter[str]) -> None:
+    tokens = " ".join(lines).lower().split(" ")
+    text = _ARTICLE_AT_TOKEN.sub("", " ".join([token.strip(_STRIPPED) for token in tokens]))
+    parts = Counter(text.replace("-", " ").split(" "))
+    for part in [part for part in parts if not part.isalpha() and _DIGIT.search(part)]:
+        del parts[part]
+    counts.update(parts)
+
+
+def known_from_counts(counts: Counter[str], min_count: int = KNOWN_MIN_COUNT) -> frozenset[str]:
+    """The word parts of `counts` (word_counts) seen at least `min_count` times."""
     return frozenset(word for word, count in counts.items() if count >= min_count and word)
+
+
+def known_words(lines: Iterable[str], min_count: int = KNOWN_MIN_COUNT) -> frozenset[str]:
+    """The lower-cased word parts (without a digit) that occur at least `min_count` times in `lines`."""
+    return known_from_counts(word_counts(lines), min_count)
 
 
 class Names:
@@ -192,32 +226,19 @@ def draw_names(names: list[str], pool: Sequence[str], rng: random.Random) -> dic
 
 
 class NameAugmentation:
-    """Substitutes the shared names of a corpus's pairs, a fixed function of (seed, epoch).
+    """Substitutes the shared names of a pair (`train.name_augmentation`): with probability
+    `probability`, every shared name consistently on both sides, each by one drawn from `pool`."""
 
-    The pairs that have shared names are found once; each epoch, each of them is changed with
-    probability `probability`, every shared name consistently on both sides.
-    """
-
-    def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str], pool: Sequence[str],
-                 src_lang: str = "", tgt_lang: str = "") -> None:
+    def __init__(self, pool: Sequence[str], probability: float, src_lang: str = "", tgt_lang: str = "") -> None:
         if len(pool) < 10:
             raise ValueError(f"only {len(pool)} names to draw from")
-        self.src_lines, self.tgt_lines, self.pool = src_lines, tgt_lines, list(pool)
+        self.pool, self.probability = list(pool), probability
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
-        self.eligible: list[tuple[int, list[str]]] = []
-        for i, (src, tgt) in enumerate(zip(src_lines, tgt_lines)):
-            names = shared_names(src, tgt)
-            if names:
-                self.eligible.append((i, names))
 
-    def changed_pairs(self, probability: float, seed: int, epoch: int) -> dict[int, tuple[str, str]]:
-        """{pair index: (new source, new target)} of the pairs this epoch changes."""
-        rng = random.Random(f"name-augmentation:{seed}:{epoch}")  # str seeds are stable across runs
-        changed: dict[int, tuple[str, str]] = {}
-        for i, names in self.eligible:
-            if rng.random() >= probability:
-                continue
-            mapping = draw_names(names, self.pool, rng)
-            changed[i] = (substitute_names(self.src_lines[i], mapping, self.src_lang),
-                          substitute_names(self.tgt_lines[i], mapping, self.tgt_lang))
-        return changed
+    def augment(self, src: str, tgt: str, rng: random.Random) -> tuple[str, str] | None:
+        """The pair with new names, or None when it keeps its own (none shared, or not drawn)."""
+        names = shared_names(src, tgt)
+        if not names or rng.random() >= self.probability:
+            return None
+        mapping = draw_names(names, self.pool, rng)
+        return substitute_names(src, mapping, self.src_lang), substitute_names(tgt, mapping, self.tgt_lang)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
 from typing import ClassVar
 
 from seq2seq.entities.lang import rules
@@ -28,6 +27,7 @@ NUMBER = re.compile(
     r"|\b[0-9]{1,2}(?=[ap]m\b)"  # 5pm
     r"|\b[0-9]+(?=(?:er|re|e|ème|st|nd|rd|th)\b)")  # 1er, 2e, 21ème; 1st, 2nd, 3rd, 13th
 _ORDINAL = re.compile(r"\b([0-9]+)(st|nd|rd|th|er|re)\b")
+_DIGIT = re.compile("[0-9]")  # what every NUMBER has
 
 
 def number_words(text: str, lang: str) -> dict[int, list[str]]:
@@ -49,7 +49,7 @@ def replace_number_word(text: str, word: str, new: str) -> str:
 
 def shared_numbers(src: str, tgt: str) -> list[str]:
     """Digit strings occurring equally often (at least once) on both sides, in source order."""
-    if not any(c.isdigit() for c in src):
+    if not _DIGIT.search(src):  # (a cheap test first)
         return []
     src_counts = Counter(NUMBER.findall(src))
     tgt_counts = Counter(NUMBER.findall(tgt))
@@ -133,26 +133,18 @@ class Numbers:
 
 
 class NumberAugmentation:
-    """Substitutes the shared numbers of a corpus's pairs, a fixed function of (seed, epoch)."""
+    """Substitutes the shared numbers of a pair (`train.number_augmentation`): with probability
+    `probability`, every shared digit string by a random one of as many digits."""
 
-    def __init__(self, src_lines: Sequence[str], tgt_lines: Sequence[str]) -> None:
-        self.src_lines, self.tgt_lines = src_lines, tgt_lines
-        self.eligible: list[tuple[int, list[str]]] = []
-        for i, (src, tgt) in enumerate(zip(src_lines, tgt_lines)):
-            numbers = shared_numbers(src, tgt)
-            if numbers:
-                self.eligible.append((i, numbers))
+    def __init__(self, probability: float) -> None:
+        self.probability = probability
 
-    def changed_pairs(self, probability: float, seed: int, epoch: int,
-                      changed: dict[int, tuple[str, str]] | None = None) -> dict[int, tuple[str, str]]:
-        """`changed` (pairs another augmentation changed this epoch) plus the pairs whose numbers
-        this epoch changes, each on top of what `changed` made of it."""
-        rng = random.Random(f"number-augmentation:{seed}:{epoch}")
-        result = dict(changed or {})
-        for i, numbers in self.eligible:
-            if rng.random() >= probability:
-                continue
-            src, tgt = result.get(i, (self.src_lines[i], self.tgt_lines[i]))
-            mapping = draw_numbers(numbers, rng)
-            result[i] = (substitute_numbers(src, mapping), substitute_numbers(tgt, mapping))
-        return result
+    def augment(self, src: str, tgt: str, rng: random.Random) -> tuple[str, str] | None:
+        """The pair with new numbers, or None when it keeps its own."""
+        numbers = shared_numbers(src, tgt)
+        if not numbers or rng.random() >= self.probability:
+            return None
+        mapping = draw_numbers(numbers, rng)
+        if not mapping:  # ten one-digit numbers, every one taken
+            return None
+        return substitute_numbers(src, mapping), substitute_numbers(tgt, mapping)

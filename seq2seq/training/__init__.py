@@ -3,7 +3,7 @@
     state.py        where training stands (TrainState, saved in last.pt)
     stopping.py     stop rules, divergence, the run's clock, Ctrl-C / SIGTERM
     resume.py       what --resume checks (config, vocabulary, data) and the random streams it restores
-    epochs.py       each epoch's batches, cut into whole updates
+    epochs.py       the training data: shards, corpus weights, augmentation, the loader of the updates
     update.py       the steps of one update: backward, the totals' one all-reduce, learning rate, clipping
     progress.py     progress lines, validation reports, budget and ETA
     run_dir.py      the run directory: refuse/force/resume, train.log, metrics.csv, live bar

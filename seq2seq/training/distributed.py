@@ -15,11 +15,13 @@ address of node 0 as master_addr (any free port, the same on every node):
 Every node needs the prepared data at the same path (data.dir). Only rank 0 (on node 0) writes
 the run directory and reads last.pt for --resume; the other processes receive it from rank 0.
 
-How the work is split: every process builds the same global batch order for an epoch; with N
-processes and `train.accumulate` A, one update takes A x N consecutive batches and rank r
-computes batches r, r + N, ... of them. Each process scales its summed loss by N / (target tokens
-of all A x N batches) -- every process knows all batch sizes, so no extra communication -- and
-DDP's gradient averaging then yields exactly the per-token mean over the whole update: two
+How the work is split: every process plans the same batches for an epoch from the same
+memory-mapped shards (seq2seq/data/plan.py); with N processes and `train.accumulate` A, one
+update takes A x N consecutive batches and rank r makes and computes batches r, r + N, ... of
+them (seq2seq/data/loader.py: nothing is copied or sent between processes). Each process scales
+its summed loss by N / (target tokens of all A x N batches) -- known from the plan, or, when
+augmentation changes the pairs' lengths, summed over the processes in one scalar all-reduce --
+and DDP's gradient averaging then yields exactly the per-token mean over the whole update: two
 processes with accumulate 1 match one process with accumulate 2. Rank 0 validates and writes;
 the others wait for its dev BLEU, which all of them need (early stopping, plateau schedule).
 With CPU processes, set train.threads (or OMP_NUM_THREADS) so that processes x threads <= cores.

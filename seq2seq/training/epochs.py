@@ -1,65 +1,124 @@
-"""The batches of each training epoch, cut into whole updates."""
+"""The training data as the Trainer sees it: the prepared shards, their plans and loader, the log lines.
+
+`TrainingData` reads the manifest (shards, corpora, entity counts), checks that the model can
+train on the data, makes the augmentations and the `TrainLoader` (seq2seq/data/loader.py), and
+says what it does in the log. Its data signature, which --resume compares, is the manifest's
+totals (pairs, source and target pieces).
+"""
 
 from __future__ import annotations
 
-from torch import Tensor
+from pathlib import Path
+from typing import Any
 
-from seq2seq.config import TrainConfig
-from seq2seq.data.augment import TrainCorpus
-from seq2seq.data.batching import ParallelCorpus, epoch_generator, make_batches, padding_ratio
+from seq2seq.config import Config
+from seq2seq.config_corpora import corpus_specs
+from seq2seq.data.augment import BatchMaker, make_augmentation
+from seq2seq.data.loader import LoaderSettings, TrainLoader, Update
+from seq2seq.data.manifest import read_manifest
+from seq2seq.data.plan import PlanSettings
+from seq2seq.data.shards import Shard
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.entities import Protector
 from seq2seq.errors import UserError
+from seq2seq.training.distributed import Distributed
 from seq2seq.training.run_dir import RunLog
 
 
-class EpochBatches:
-    """`batches(epoch)`: the epoch's batches (a fixed function of seed and epoch) and their
-    target-token counts, the latest epoch's kept.
+def corpus_weights(config: Config, manifest: dict[str, Any]) -> tuple[float, ...]:
+    """The weight of each corpus number (the manifest's "corpora" order) from the config."""
+    weights = {spec.name: spec.weight for spec in corpus_specs(config.data)}
+    return tuple(weights.get(corpus.get("name"), 1.0) for corpus in manifest.get("corpora") or [{}]) or (1.0,)
 
-    The list is trimmed to a multiple of group_size (accumulate x processes), so every update and
-    every process gets the same number of batches (the few left over differ each epoch).
 
-    `source` is the corpus, or a TrainCorpus that makes each epoch's corpus (augmentation);
-    `data` is the corpus of the epoch whose batches were returned last (batches index it).
-    """
+def count_too_long(data_dir: Path, shards: list[dict[str, Any]], limit: int | None) -> int:
+    """Training pairs longer than `limit` tokens (with EOS) on a side; only the shards whose
+    longest row (in the manifest) is too long are read."""
+    if limit is None:
+        return 0
+    total = 0
+    for info in shards:
+        if max(info["longest_src"], info["longest_tgt"]) + 1 > limit:
+            shard = Shard.open(data_dir, info["name"])
+            total += int(((shard.src_sizes > limit) | (shard.tgt_sizes > limit)).sum())
+            shard.close()
+    return total
 
-    def __init__(self, source: ParallelCorpus | TrainCorpus, train: TrainConfig, group_size: int,
-                 world_size: int, log: RunLog) -> None:
-        self.source, self.train, self.group_size, self.world_size, self.log = source, train, group_size, world_size, log
-        self.data = source if isinstance(source, ParallelCorpus) else source.base
-        self._cache: tuple[int, list[Tensor], list[int], ParallelCorpus] | None = None
 
-    def __call__(self, epoch: int) -> tuple[list[Tensor], list[int]]:
-        if self._cache is not None and self._cache[0] == epoch:
-            self.data = self._cache[3]
-            return self._cache[1], self._cache[2]
-        train, data = self.train, self._corpus(epoch)
-        batches = make_batches(data.src_sizes, data.tgt_sizes, train.batch_tokens, train.bucket_pool,
-                               epoch_generator(train.seed, epoch))
-        usable = len(batches) // self.group_size * self.group_size
-        if usable == 0:
-            raise UserError(f"the training data make only {len(batches)} batch(es) of train.batch_tokens="
-                            f"{train.batch_tokens}, fewer than one update needs (train.accumulate "
-                            f"{train.accumulate} x {self.world_size} process(es)); lower those")
-        batches = batches[:usable]
-        counts = [int(data.tgt_sizes[b].sum()) for b in batches]
-        if self._cache is None:  # first epoch of this session: say how well batching packs
-            sentences = sum(len(b) for b in batches)
-            self.log.info(
-                f"batches: {len(batches):,} per epoch ({sentences / len(batches):.1f} sentences, "
-                f"{sum(counts) / len(batches):,.0f} target tokens each on average), "
-                f"{len(batches) // self.group_size:,} updates per epoch; padding "
-                f"{100 * padding_ratio(data.tgt_sizes, batches):.1f}% of target and "
-                f"{100 * padding_ratio(data.src_sizes, batches):.1f}% of source tokens")
-        self._cache = (epoch, batches, counts, data)
-        self.data = data
-        return batches, counts
+class TrainingData:
+    """The shards of data/<name>/, planned and loaded update by update (see the module docstring)."""
 
-    def _corpus(self, epoch: int) -> ParallelCorpus:
-        if isinstance(self.source, ParallelCorpus):
-            return self.source
-        if self._cache is None and self.source.description:
-            self.log.info(self.source.description)
-        corpus = self.source(epoch)
-        if self.source.note:
-            self.log.info(self.source.note)
-        return corpus
+    def __init__(self, config: Config, data_dir: Path, src_tok: Tokenizer, tgt_tok: Tokenizer, limit: int | None,
+                 dist: Distributed) -> None:
+        train = config.train
+        self.manifest = read_manifest(config, shards=True)
+        self.shards: list[dict[str, Any]] = self.manifest["shards"]
+        self.pairs = sum(info["pairs"] for info in self.shards)
+        if self.pairs == 0:
+            raise UserError(f"{data_dir}: no training sentence pairs")
+        self.n_dropped = count_too_long(data_dir, self.shards, limit)
+        if self.n_dropped == self.pairs:
+            raise UserError(f"{data_dir}/train.*: every pair is longer than model.max_positions ({limit}) pieces")
+        self.signature = [self.pairs, sum(info["src_tokens"] for info in self.shards),
+                          sum(info["tgt_tokens"] for info in self.shards)]
+        self.augmentation = make_augmentation(config, data_dir, self.manifest, src_tok, tgt_tok)
+        self.group_size = train.accumulate * dist.world_size
+        plan = PlanSettings(train.seed, train.batch_tokens, train.bucket_pool, self.group_size, limit,
+                            corpus_weights(config, self.manifest))
+        settings = LoaderSettings(dist.rank, dist.world_size, train.data_workers, dist.device.type == "cuda",
+                                  [info["name"] for info in self.shards],
+                                  [(info["longest_src"], info["longest_tgt"]) for info in self.shards],
+                                  [info["pairs"] for info in self.shards],
+                                  max(src_tok.vocab_size, tgt_tok.vocab_size))  # the shards' id type's
+        self.loader = TrainLoader(data_dir, plan, settings,
+                                  BatchMaker(src_tok, tgt_tok, limit, train.seed, self.augmentation))
+        self.weights = plan.weights
+
+    @property
+    def protector(self) -> Protector | None:
+        """With train.protect_entities: what translation protects (saved in checkpoints)."""
+        return self.augmentation.protector
+
+    def start(self, epoch: int, batch_in_epoch: int, log: RunLog) -> None:
+        """Continue at (epoch, batch_in_epoch) (0, 0: a new run) and say how the data is batched."""
+        self.loader.start(epoch, batch_in_epoch)
+        if self.augmentation.description:
+            log.info(self.augmentation.description)
+        log.info(self.describe(epoch))
+
+    def update_tokens(self, update: Update, dist: Distributed) -> int:
+        """The target tokens of `update`, every process's batches together (the loss's divisor)."""
+        if not self.augmentation.active:
+            return update.planned_tokens  # the planned lengths are the batches' lengths
+        # Augmentation changes lengths, and a process makes only its own batches: the others'
+        # count comes in one scalar all-reduce (before backward, which divides by the total).
+        own = sum(batch.n_tokens for batch in update.batches)
+        return round(dist.sum([float(own)])[0]) if dist.enabled else own
+
+    def batches_in_epoch(self, epoch: int) -> int:
+        """Batches of `epoch` (an estimate until its shards are planned: progress and ETA only)."""
+        return self.loader.batches_in_epoch(epoch)[0]
+
+    def padding(self) -> tuple[float, float]:
+        """(target, source) share of padding in the batches of the shard being trained on."""
+        run = self.loader.current
+        assert run is not None, "start() first"
+        return run.plan.padding(run.shard.tgt_sizes), run.plan.padding(run.shard.src_sizes)
+
+    def describe(self, epoch: int) -> str:
+        """The log line on batching: batches per epoch (~ while estimated), their size, padding."""
+        assert self.loader.current is not None, "start() first"
+        plan = self.loader.current.plan
+        batches, exact = self.loader.batches_in_epoch(epoch)
+        sentences, tokens = len(plan.rows) / len(plan), int(plan.tokens.sum()) / len(plan)
+        where = "" if len(self.shards) == 1 else f" in {plan.name}, one of {len(self.shards)} shards"
+        updates, (target, source) = batches // self.group_size, self.padding()
+        mixed = "" if all(w == 1.0 for w in self.weights) else \
+            f"; corpora weighted {', '.join(f'{w:g}' for w in self.weights)}"
+        return (f"batches: {'' if exact else '~'}{batches:,} per epoch ({sentences:.1f} sentences, {tokens:,.0f} "
+                f"target tokens each on average{where}), {'' if exact else '~'}{updates:,} updates per epoch; "
+                f"padding {100 * target:.1f}% of target and {100 * source:.1f}% of source tokens{mixed}")
+
+    def close(self) -> None:
+        """Stop the DataLoader workers and close the shards' maps."""
+        self.loader.close()

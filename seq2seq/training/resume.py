@@ -27,6 +27,7 @@ RESUMABLE_CHANGES = {
     "train.max_steps", "train.max_epochs", "train.max_minutes", "train.patience",
     "train.validate_every", "train.save_every", "train.dev_sentences", "train.log_every",
     "train.threads", "train.keep_last", "train.device", "train.precision", "decode.precision",
+    "train.data_workers",  # batches are a function of (seed, epoch, rows), whichever process makes them
 }
 
 

@@ -15,18 +15,17 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from seq2seq.data.batching import ParallelCorpus, collate
+from seq2seq.data.batching import Batch
 from seq2seq.models import Seq2SeqModel
 from seq2seq.training.distributed import Distributed
 from seq2seq.training.loss import projected_cross_entropy
 
 
-def backward(model: torch.nn.Module, work: Seq2SeqModel, batches: list[Tensor], data: ParallelCorpus,
-             device: torch.device, label_smoothing: float, scale: float) -> float:
-    """Forward and backward over `batches` (indices into `data`), gradients summed in `work`.
+def backward(model: torch.nn.Module, work: Seq2SeqModel, batches: list[Batch], device: torch.device,
+             label_smoothing: float, scale: float) -> float:
+    """Forward and backward over `batches` (collated on the CPU), gradients summed in `work`.
 
     `model` is `work` itself, or its DistributedDataParallel wrapper with several processes;
     every batch's loss is multiplied by `scale` before backward. Returns the unscaled loss
@@ -34,8 +33,8 @@ def backward(model: torch.nn.Module, work: Seq2SeqModel, batches: list[Tensor], 
     """
     ddp = isinstance(model, DistributedDataParallel)
     loss_sum = 0.0
-    for i, indices in enumerate(batches):
-        batch = collate(data, indices).to(device)
+    for i, cpu_batch in enumerate(batches):
+        batch = cpu_batch.to(device)
         # DDP: all-reduce gradients only after the last batch of the update.
         sync = i == len(batches) - 1 or not ddp
         with nullcontext() if sync else model.no_sync():

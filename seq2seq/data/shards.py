@@ -1,0 +1,395 @@
+"""Training shards on disk: token ids in memory-mappable .npy files, a length index, the rows' text.
+
+A shard `train.NNNNN` is five files (`shard_files`): .src.npy / .tgt.npy, 1-D piece ids (no BOS/EOS)
+of all rows back to back (`id_dtype`: uint16 up to 65,536 pieces, else uint32); .index.npy, (rows, 8)
+int64 with columns INDEX_COLUMNS (where a row's ids start, how many, the byte offset of its line in
+the text files, its entity flags, its corpus number); .src / .tgt, one '\\n'-terminated UTF-8 line a row.
+
+`ShardWriter` appends chunks of rows (memory bounded by a chunk): each .npy file gets a 128-byte
+header (format 1.0) first, rewritten with the final shape at close(), so plain `np.load(path,
+mmap_mode="r")` reads them. `Shard` maps them read-only: the system pages in what a batch touches,
+and close() unmaps them so RSS falls again. Damage is one line naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import mmap
+import os
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seq2seq.errors import UserError
+from seq2seq.special_tokens import PAD_ID
+
+INDEX_COLUMNS = ("src_start", "src_len", "tgt_start", "tgt_len", "src_text", "tgt_text", "flags", "corpus")
+SRC_START, SRC_LEN, TGT_START, TGT_LEN, SRC_TEXT, TGT_TEXT, FLAGS, CORPUS = range(8)
+SIDES = ("src", "tgt")
+HEADER_BYTES = 128  # magic (6) + version (2) + header length (2) + the dict, space-padded, '\n'
+SAMPLE_ROWS = 1024  # rows open() checks (evenly spread): cheap on a 1M-row shard
+REDO = "run `s2s data prepare --config ... --force`"
+_COLUMNS = {"src": (SRC_START, SRC_LEN, SRC_TEXT), "tgt": (TGT_START, TGT_LEN, TGT_TEXT)}
+_BLOCK = 1 << 24  # bytes verify() reads at a time
+
+
+def shard_name(split: str, number: int) -> str:
+    """The name of shard `number` of `split`: "train.00003"."""
+    return f"{split}.{number:05d}"
+
+
+def shard_files(name: str) -> tuple[str, ...]:
+    """The five file names of shard `name`: ids (src, tgt), index, text (src, tgt)."""
+    return (f"{name}.src.npy", f"{name}.tgt.npy", f"{name}.index.npy", f"{name}.src", f"{name}.tgt")
+
+
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The smallest id type for a vocabulary: uint16 up to 65,536 pieces, else uint32 (little-endian)."""
+    return np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
+
+
+@dataclass
+class ShardInfo:
+    """What the manifest records of a shard (tokens and lengths without EOS)."""
+
+    name: str
+    pairs: int
+    src_tokens: int
+    tgt_tokens: int
+    longest_src: int
+    longest_tgt: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """A .npy format 1.0 header of exactly HEADER_BYTES bytes for a C-order array."""
+    text = f"{{'descr': {np.lib.format.dtype_to_descr(dtype)!r}, 'fortran_order': False, 'shape': {shape!r}, }}"
+    room = HEADER_BYTES - 10
+    if len(text) + 1 > room:
+        raise ValueError(f"shape {shape} does not fit a {HEADER_BYTES}-byte .npy header")
+    return b"\x93NUMPY\x01\x00" + room.to_bytes(2, "little") + (text.ljust(room - 1) + "\n").encode("latin1")
+
+
+class ShardWriter:
+    """Writes one shard from chunks of rows (`add`), holding no more than a chunk in memory."""
+
+    def __init__(self, directory: Path, name: str, dtype: np.dtype) -> None:
+        self.directory, self.name, self.dtype = Path(directory), name, np.dtype(dtype).newbyteorder("<")
+        if self.dtype not in (np.dtype("<u2"), np.dtype("<u4")):
+            raise ValueError(f"ids are stored as uint16 or uint32, not {self.dtype}")
+        self.paths = [self.directory / f for f in shard_files(name)]
+        self._files: list[BinaryIO] = [open(p, "wb") for p in self.paths]
+        for handle in self._files[:3]:
+            handle.write(b"\0" * HEADER_BYTES)  # the real header comes at close(), with the shape
+        self._tokens, self._text_bytes, self._longest = [0, 0], [0, 0], [0, 0]  # per side, so far
+        self.rows = 0
+
+    def add(self, src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]], src_text: Sequence[str],
+            tgt_text: Sequence[str], flags: Sequence[int], corpus: Sequence[int]) -> None:
+        """Append rows: row i is (src_ids[i], tgt_ids[i], src_text[i], ...), all of one length.
+        Everything is checked before anything is written, so a refused chunk leaves the files whole."""
+        n = len(src_ids)
+        if not n == len(tgt_ids) == len(src_text) == len(tgt_text) == len(flags) == len(corpus):
+            raise ValueError("ShardWriter.add: the six sequences must have one length")
+        index = np.empty((n, len(INDEX_COLUMNS)), dtype="<i8")
+        index[:, FLAGS], index[:, CORPUS] = np.asarray(flags, dtype=np.int64), np.asarray(corpus, dtype=np.int64)
+        if (index[:, FLAGS] < 0).any() or (index[:, CORPUS] < 0).any():
+            raise ValueError("ShardWriter.add: flags and corpus numbers are >= 0")
+        if n == 0:
+            return
+        blobs = [self._ids(side, ids, index) for side, ids in enumerate((src_ids, tgt_ids))]
+        blobs += [self._text(side, lines, index) for side, lines in enumerate((src_text, tgt_text))]
+        for side in (0, 1):  # all checked: now the counters move and the bytes go out
+            self._tokens[side] += len(blobs[side]) // self.dtype.itemsize
+            self._text_bytes[side] += len(blobs[2 + side])
+            self._longest[side] = max(self._longest[side], int(index[:, _COLUMNS[SIDES[side]][1]].max()))
+        for handle, blob in zip(self._files, (blobs[0], blobs[1], index.tobytes(), blobs[2], blobs[3])):
+            handle.write(blob)
+        self.rows += n
+
+    def _ids(self, side: int, ids: Sequence[Sequence[int]], index: np.ndarray) -> bytes:
+        """One side's ids as bytes; fills the side's start and length columns of `index`."""
+        start, length, _ = _COLUMNS[SIDES[side]]
+        index[:, length] = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        index[:, start] = self._tokens[side] + np.cumsum(index[:, length]) - index[:, length]
+        flat = (np.concatenate(ids).astype(np.int64) if len(ids) and isinstance(ids[0], np.ndarray)  # fast path
+                else np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(index[:, length].sum())))
+        if flat.size and (flat.min() < 0 or flat.max() > np.iinfo(self.dtype).max):
+            raise ValueError(f"ShardWriter.add: an id is outside the range of {self.dtype}")
+        return flat.astype(self.dtype).tobytes()
+
+    def _text(self, side: int, lines: Sequence[str], index: np.ndarray) -> bytes:
+        """One side's lines as '\\n'-terminated UTF-8; fills the side's text-offset column."""
+        encoded = [line.encode("utf-8") + b"\n" for line in lines]
+        block = b"".join(encoded)
+        if block.count(b"\n") != len(encoded):
+            raise ValueError("ShardWriter.add: a text line contains '\\n'")
+        sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        index[:, _COLUMNS[SIDES[side]][2]] = self._text_bytes[side] + np.cumsum(sizes) - sizes
+        return block
+
+    def close(self) -> ShardInfo:
+        """Write the final .npy headers, close the files; what the manifest records of the shard."""
+        shapes = [(self._tokens[0],), (self._tokens[1],), (self.rows, len(INDEX_COLUMNS))]
+        for handle, dtype, shape in zip(self._files, [self.dtype, self.dtype, np.dtype("<i8")], shapes):
+            handle.seek(0)
+            handle.write(npy_header(dtype, shape))
+        for handle in self._files:
+            handle.close()
+        return ShardInfo(self.name, self.rows, self._tokens[0], self._tokens[1], *self._longest)
+
+    def abort(self) -> None:
+        """Close and delete the files (prepare failed); after close() too."""
+        for handle, path in zip(self._files, self.paths):
+            handle.close()
+            path.unlink(missing_ok=True)
+
+
+def damaged(path: Path, what: str) -> UserError:
+    """The one-line error for a shard file that is not as prepare wrote it."""
+    return UserError(f"{path}: damaged training shard ({what}); {REDO}")
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The array of a .npy file, memory-mapped read-only (an empty array is a plain one)."""
+    try:
+        with open(path, "rb") as handle:
+            if np.lib.format.read_magic(handle) != (1, 0):
+                raise ValueError("not npy format 1.0")
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            offset = handle.tell()
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        raise damaged(path, "file missing") from None
+    except Exception:  # numpy's header parsing raises ValueError, SyntaxError, tokenize.TokenError ...
+        raise damaged(path, "not a .npy file, or its header is damaged") from None
+    if fortran or dtype.hasobject:
+        raise damaged(path, "not a plain C-order array")
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size != expected:
+        raise damaged(path, f"{size:,} bytes, the header says {expected:,}: truncated or grown")
+    if expected == offset:
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def _map_text(path: Path) -> mmap.mmap | bytes:
+    """A text file (checked to be one) mapped read-only; an empty one as b"", which mmap refuses."""
+    with open(path, "rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(handle.fileno()).st_size else b""
+
+
+def flat_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions start_i, start_i + 1, ..., start_i + length_i - 1 for every i, concatenated."""
+    ends = np.cumsum(lengths)
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+
+
+class Shard:
+    """One training shard, memory-mapped read-only (`Shard.open`); `close()` unmaps it."""
+
+    def __init__(self, directory: Path, name: str, vocab_size: int | None, arrays: list[np.ndarray],
+                 texts: list[mmap.mmap | bytes]) -> None:
+        self.directory, self.name, self.vocab_size = Path(directory), name, vocab_size
+        self.paths = [self.directory / f for f in shard_files(name)]
+        (self.src, self.tgt, self.index), self._texts = arrays, texts
+        self.rows = len(self.index)
+        self._sizes: dict[str, Tensor] = {}
+
+    @classmethod
+    def open(cls, directory: Path, name: str, vocab_size: int | None = None) -> Shard:
+        """Map shard `name` of `directory` after cheap checks (shapes, dtypes; the first, the last and
+        SAMPLE_ROWS rows spread evenly, read with pread: nothing is paged in); damage: a UserError."""
+        paths = [Path(directory) / f for f in shard_files(name)]
+        arrays = [read_npy(path) for path in paths[:3]]
+        _check_layout(arrays, paths, vocab_size)
+        reads: list[_Preads] = []
+        try:
+            for path, array in itertools.zip_longest(paths, arrays):
+                reads.append(_Preads(path, array))
+            _check(reads[2], reads[:2], reads[3:], paths, vocab_size, _sample(len(arrays[2])))
+        finally:
+            for read in reads:
+                read.close()
+        return cls(Path(directory), name, vocab_size, arrays, [_map_text(path) for path in paths[3:]])
+
+    def verify(self) -> None:
+        """Check every row, every id against the vocabulary and the text files' every line."""
+        texts = [np.frombuffer(text, dtype=np.uint8) for text in self._texts]
+        _check(self.index, [self._side("src"), self.tgt], texts, self.paths, self.vocab_size, None)
+        for text, path in zip(self._texts, self.paths[3:]):
+            _check_lines(text, path, self.rows)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def ids(self, side: str, rows: np.ndarray) -> list[np.ndarray]:
+        """The piece ids (int64 copies) of `rows` on `side` ("src" or "tgt"), one gather."""
+        start, length, _ = _COLUMNS[side]
+        ids = self._side(side)
+        picked = self.index[np.asarray(rows, dtype=np.int64)]
+        lengths = picked[:, length]
+        flat = ids[flat_positions(picked[:, start], lengths)].astype(np.int64)
+        return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+    def padded(self, side: str, rows: Tensor, width: int) -> Tensor:
+        """(len(rows), width) int64: the ids of `rows` on `side`, right-padded with PAD_ID (cut at width);
+        one fancy index over the map: position j of row r reads ids[start_r + j]."""
+        start, length, _ = _COLUMNS[side]
+        ids = self._side(side)
+        picked = self.index[rows.numpy() if isinstance(rows, Tensor) else np.asarray(rows, dtype=np.int64)]
+        real = np.arange(width) < picked[:, length, None]
+        if ids.size == 0:
+            return torch.full((len(picked), width), PAD_ID, dtype=torch.int64)
+        where = picked[:, start, None] + np.arange(width)
+        where[~real] = 0  # any valid position; overwritten with PAD below
+        out = ids[where].astype(np.int64)
+        out[~real] = PAD_ID
+        return torch.from_numpy(out)
+
+    def text(self, row: int) -> tuple[str, str]:
+        """The normalised source and target text of `row`."""
+        self._side("src")  # not closed
+        if not 0 <= row < self.rows:
+            raise IndexError(f"row {row} of a shard of {self.rows} rows")
+        lines, columns = [], [SRC_TEXT, TGT_TEXT]
+        ends = self.index[row + 1, columns] if row + 1 < self.rows else [len(text) for text in self._texts]
+        for begin, end, text, path in zip(self.index[row, columns].tolist(), ends, self._texts, self.paths[3:]):
+            try:
+                lines.append(text[begin:end - 1].decode("utf-8"))
+            except UnicodeDecodeError:
+                raise damaged(path, f"line {row + 1} is not valid UTF-8") from None
+        return lines[0], lines[1]
+
+    src_sizes = property(lambda self: self._sizes_of("src"), doc="(rows,) int64: source lengths + 1 (EOS)")
+    tgt_sizes = property(lambda self: self._sizes_of("tgt"), doc="(rows,) int64: target lengths + 1 (EOS)")
+
+    def _sizes_of(self, side: str) -> Tensor:
+        """Lengths + 1 (EOS) of a side, as ParallelCorpus has them; computed once (reads the index)."""
+        if side not in self._sizes:
+            self._sizes[side] = torch.from_numpy(np.asarray(self.index[:, _COLUMNS[side][1]], dtype=np.int64) + 1)
+        return self._sizes[side]
+
+    def _side(self, side: str) -> np.ndarray:
+        if self.index is None:
+            raise ValueError(f"shard {self.name} is closed")
+        return self.src if side == "src" else self.tgt
+
+    def close(self) -> None:
+        """Drop the maps (and what was computed from them), so their pages leave the process's RSS."""
+        # our references are the last ones (views made by verify() die with it): the maps go with them
+        self.src = self.tgt = self.index = None  # type: ignore[assignment]
+        self._texts = [b"", b""]
+        self._sizes = {}
+
+    def __reduce__(self) -> tuple:
+        """Pickled (e.g. to a spawned DataLoader worker) as "open it again", never as a copy of the data."""
+        return (Shard.open, (self.directory, self.name, self.vocab_size))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: one set of rules, on the maps (verify) or on a sample read with pread (open)
+
+
+class _Preads:
+    """Just enough of a read-only array for open()'s checks (shape, size, a[positions]), read with
+    os.pread: nothing is mapped, so nothing enters the RSS, and a few scattered reads do not page in
+    whole files as faults on a map do (read-around, fault-around)."""
+
+    def __init__(self, path: Path, like: np.ndarray | None) -> None:
+        """`path` read as `like` (read_npy's array of it) lies there; None: a text file's bytes."""
+        try:
+            self.fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise damaged(path, "file missing" if isinstance(exc, FileNotFoundError) else exc.strerror) from None
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            self.close()
+            raise damaged(path, "not a file")
+        size = os.fstat(self.fd).st_size
+        self.offset, self.dtype = getattr(like, "offset", 0), np.dtype(np.uint8 if like is None else like.dtype)
+        self.shape = (size,) if like is None else like.shape
+        self.size, self.row = int(np.prod(self.shape)), self.dtype.itemsize * int(np.prod(self.shape[1:]))
+
+    def __getitem__(self, positions: np.ndarray) -> np.ndarray:
+        """a[positions], one read per run of consecutive positions."""
+        cuts = np.flatnonzero(np.diff(positions) != 1) + 1
+        runs = zip(positions[np.r_[0, cuts]] if len(positions) else [], np.diff(np.r_[0, cuts, len(positions)]))
+        data = b"".join(os.pread(self.fd, self.row * int(n), self.offset + self.row * int(p)) for p, n in runs)
+        return np.frombuffer(data, dtype=self.dtype).reshape(-1, *self.shape[1:])
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _check(index: Any, ids: list[Any], texts: list[Any], paths: list[Path], vocab_size: int | None,
+           numbers: np.ndarray | None) -> None:
+    """The index at rows `numbers` (sorted, unique, the first and the last row among them; None: all):
+    ids and lines back to back from the start to the end of their files, ids inside the vocabulary."""
+    every = numbers is None  # verify(): slices of the map, not copies of the whole index
+    rows = index.shape[0]
+    numbers = np.arange(rows) if numbers is None else numbers
+    picked = index if every else index[numbers]
+    following = numbers + 1 < rows
+    after = index[1:] if every else index[numbers[following] + 1]
+    if (picked[:, FLAGS] < 0).any() or (picked[:, CORPUS] < 0).any():
+        raise damaged(paths[2], "negative flags or corpus number")
+    for side, name in enumerate(SIDES):
+        start, length, column = _COLUMNS[name]
+        begins, ends = picked[:, start], picked[:, start] + picked[:, length]
+        if (picked[:, length] < 0).any() or (begins < 0).any() or (ends > ids[side].size).any():
+            raise damaged(paths[2], f"{name} ids of a row outside the {ids[side].size:,} ids of {name}.npy")
+        if (after[:, start] != ends[following]).any() or (rows and begins[0] != 0) \
+                or (int(ends[-1]) if rows else 0) != ids[side].size:
+            raise damaged(paths[2], f"{name} rows are not back to back from the first to the last id")
+        values = ids[side] if every else ids[side][flat_positions(begins, picked[:, length])]
+        if vocab_size is not None and values.size and int(values.max()) >= vocab_size:
+            raise damaged(paths[side], f"an id >= the vocabulary's {vocab_size:,} pieces")
+        _check_offsets(picked[:, column], after[:, column], following, texts[side], paths[3 + side])
+
+
+def _check_offsets(lines: np.ndarray, after: np.ndarray, following: np.ndarray, text: Any, path: Path) -> None:
+    """Line offsets rising from 0, each just after a '\\n', the text's last byte a '\\n'."""
+    rising = (after > lines[following]).all() and (lines[1:] > 0).all() and not (len(lines) and lines[0])
+    last = text[np.array([text.size - 1] if text.size else [], dtype=np.int64)].tobytes()
+    if not rising or last != (b"\n" if len(lines) else b"") or (lines >= text.size).any():
+        raise damaged(path, "the index's line offsets do not match the text")
+    if (text[lines[1:] - 1] != 10).any():  # lines[0] is 0
+        raise damaged(path, "a line offset is not at the start of a line")
+
+
+def _check_layout(arrays: list[np.ndarray], paths: list[Path], vocab_size: int | None) -> None:
+    """Shapes and dtypes of a shard's three arrays (src, tgt, index)."""
+    src, tgt, index = arrays
+    if index.ndim != 2 or index.shape[1] != len(INDEX_COLUMNS) or index.dtype != np.dtype("<i8"):
+        raise damaged(paths[2], f"index is {index.dtype} {index.shape}, expected int64 (rows, 8)")
+    for ids, path in zip((src, tgt), paths):
+        if ids.ndim != 1 or ids.dtype not in (np.dtype("<u2"), np.dtype("<u4")):
+            raise damaged(path, f"ids are {ids.dtype} {ids.shape}, expected 1-D uint16 or uint32")
+        expected = src.dtype if vocab_size is None else id_dtype(vocab_size)  # of the spm model's vocabulary
+        if ids.dtype != expected:
+            raise damaged(path, f"ids are {ids.dtype}, expected {expected}: prepared with another vocabulary?")
+
+
+def _sample(rows: int) -> np.ndarray:
+    """The rows open() checks: the first, the last and SAMPLE_ROWS spread evenly between."""
+    return np.unique(np.linspace(0, rows - 1, num=min(rows, SAMPLE_ROWS)).astype(np.int64))
+
+
+def _check_lines(text: mmap.mmap | bytes, path: Path, rows: int) -> None:
+    """The text has exactly `rows` '\\n'-terminated lines of valid UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:  # a block at a time: bounded copies
+        newlines = sum(decoder.decode(text[at:at + _BLOCK], final=at + _BLOCK > len(text)).count("\n")
+                       for at in range(0, len(text) + 1, _BLOCK))
+    except UnicodeDecodeError:
+        raise damaged(path, "not valid UTF-8") from None
+    if newlines != rows:
+        raise damaged(path, f"{newlines:,} lines for {rows:,} rows")
