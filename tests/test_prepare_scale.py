@@ -355,6 +355,36 @@ def test_ctrl_c_in_a_real_process_leaves_nothing(here: Path):
     assert not (here / "data").exists()
 
 
+def test_a_killed_prepare_leaves_no_process_and_its_leftovers_go_next_time(here: Path, monkeypatch, capsys):
+    write_tsv(here / "corpus.tsv", synthetic_pairs(60000))
+    config = write_config(here / "c.yaml", {"vocab_size": 300})
+    process = subprocess.Popen([sys.executable, "-m", "seq2seq", "data", "prepare", "--config", str(config)],
+                               cwd=here, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
+    children: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # until pass 1's workers run
+        found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(process.pid)], capture_output=True, text=True)
+        children = {int(pid) for pid in found.stdout.split()}
+    process.kill()  # no clean-up at all: SIGKILL
+    process.wait()
+    def alive() -> list[int]:
+        return [pid for pid in children if Path(f"/proc/{pid}").exists()
+                and Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"]
+
+    deadline = time.monotonic() + 20
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the workers see their pipe close and end
+    left = alive()
+    for pid in left:  # not to leave them running when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert children and not left
+    assert leftovers(here / "data")  # the killed prepare's temporary directory ...
+    code, _, err = run_cli(monkeypatch, capsys, "data", "prepare", "--config", config)
+    assert code == 0, err
+    assert leftovers(here / "data") == []  # ... goes with the next prepare of that folder
+
+
 def test_bad_input_in_a_later_chunk_is_one_line_with_workers(here: Path, monkeypatch, capsys):
     monkeypatch.setattr(prepare_passes, "CHUNK_PAIRS", 64)
     write_tsv(here / "corpus.tsv", synthetic_pairs(600))

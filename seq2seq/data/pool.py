@@ -42,11 +42,14 @@ def worker_count(setting: int) -> int:
     return setting if setting > 0 else (os.cpu_count() or 1)
 
 
-def _serve(conn: Connection, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+def _serve(conn: Connection, initializer: Callable[..., None] | None, initargs: tuple[Any, ...],
+           inherited: list[Connection]) -> None:
     """A worker: (function, task) in, (True, result) or (False, exception) out, until None or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the main process stops, then ends the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler, which raises to unwind
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP)  # blocked while the workers were forked (ChunkPool)
+    for other in inherited:  # the main process's ends, copied by fork: held here, a dead main gives no EOF
+        other.close()
     if initializer is not None:
         initializer(*initargs)
     while True:
@@ -94,7 +97,8 @@ class ChunkPool:
         try:
             for _ in range(max(1, workers)):
                 mine, theirs = context.Pipe()
-                process = context.Process(target=_serve, args=(theirs, initializer, initargs), daemon=True)
+                inherited = [*self.pipes, mine] if context.get_start_method() == "fork" else []
+                process = context.Process(target=_serve, args=(theirs, initializer, initargs, inherited), daemon=True)
                 process.start()
                 theirs.close()  # only the worker holds its end: its death is an EOF here
                 self.processes.append(process)

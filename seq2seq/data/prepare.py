@@ -61,6 +61,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -167,6 +168,7 @@ def _prepare_locked(cfg: Config, specs: list[CorpusSpec], inputs: list[list[Inpu
     check_replaceable(out_dir, PREPARED)  # a user's file in it would go with the old corpus
     if state == "damaged":
         progress(f"{out_dir}: {reason}; preparing it again")
+    _remove_stale(out_dir)
     tmp_dir = None
     try:
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -185,6 +187,15 @@ def _prepare_locked(cfg: Config, specs: list[CorpusSpec], inputs: list[list[Inpu
             shutil.rmtree(tmp_dir, ignore_errors=True)
     print(summary_table(out_dir, data, manifest["counts"], manifest["vocabulary"], progress.elapsed(),
                         manifest["shards"], manifest["corpora"]))
+
+
+def _remove_stale(out_dir: Path) -> None:
+    """Temporary directories of a prepare of `out_dir` that was killed (SIGKILL, power loss): their
+    spool can be as big as the corpus. Under the lock no other prepare of it runs, so they are stale."""
+    pattern = re.compile(rf"\.{re.escape(out_dir.name)}\.tmp-[a-z0-9_]{{8}}")  # tempfile.mkdtemp's names
+    for entry in out_dir.parent.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def build(cfg: Config, specs: list[CorpusSpec], inputs: list[list[InputFile]], out_dir: Path,
@@ -212,6 +223,8 @@ def build(cfg: Config, specs: list[CorpusSpec], inputs: list[list[InputFile]], o
     del keep
     _count_splits(counts, spool, split)
     totals = {key: sum(c[key] for c in counts) for key in counts[0]}
+    n_shards = max(1, math.ceil(totals["train"] / data.shard_pairs))
+    spool.assign_shards(n_shards)
     for name in ("test", "dev"):
         wanted = getattr(data, f"{name}_size")
         if totals[name] < wanted:
@@ -220,7 +233,7 @@ def build(cfg: Config, specs: list[CorpusSpec], inputs: list[list[InputFile]], o
     held = held_out_pairs(spool, split)
     write_held_out(out_dir, held)
     vocab_files, vocabulary = train_vocabulary(spool, split, totals["train"], data, out_dir, progress)
-    found = _encode(data, spool, split, held, vocab_files, totals["train"], out_dir, workers, progress)
+    found = _encode(data, spool, split, held, vocab_files, n_shards, out_dir, workers, progress)
     (out_dir / SPOOL).unlink()
     (out_dir / KNOWN_WORDS).write_bytes(text_bytes(sorted(known_from_counts(found.words))))
     manifest = _manifest(data, specs, inputs, counts, split, held, vocabulary, found)
@@ -260,12 +273,12 @@ def _manifest(data: DataConfig, specs: list[CorpusSpec], inputs: list[list[Input
 
 
 def _encode(data: DataConfig, spool: Spool, split: Split, held: dict[str, list[tuple[str, str]]],
-            vocab_files: dict[str, bytes], n_train: int, out_dir: Path, workers: int, progress: Progress) -> Encoding:
+            vocab_files: dict[str, bytes], n_shards: int, out_dir: Path, workers: int, progress: Progress) -> Encoding:
     """Pass 2: the training shards."""
     protos = list(vocab_files.values())
     settings = EncodeSettings(protos[0], None if data.joint_vocab else protos[1], data.src_lang, data.tgt_lang,
                               held_out_keys(held))
-    n_shards = max(1, math.ceil(n_train / data.shard_pairs))
+    n_train = int(np.count_nonzero(split.label == TRAIN))
     vocab_size = max(tokenizer.vocab_size for tokenizer in load_tokenizers(out_dir, data.joint_vocab))
     what = f"pass 2: encode into {n_shards:,} shard{'s' if n_shards > 1 else ''}"
     with progress.bar(what, n_train, "pairs") as bar, \

@@ -127,10 +127,18 @@ class Spool:
     """What pass 1 leaves: the spool file, one row per kept pair, and per row its two hashes."""
 
     path: Path
-    pair_hash: np.ndarray
+    pair_hash: np.ndarray | None  # None once `assign_shards` has used them
     key_hash: np.ndarray | None  # None once the split has them
     starts: list[int]  # the first row of each corpus, and the row count at the end
     counts: list[dict[str, int]]  # per corpus: STEPS
+    shard: np.ndarray | None = None  # each row's shard, pair_hash % n_shards (uint16 while it fits)
+
+    def assign_shards(self, n_shards: int) -> None:
+        """Each row's shard, computed once; the pair hashes (8 bytes a row) go, the shard (2) stays."""
+        shard = np.empty(len(self.pair_hash), dtype=np.uint16 if n_shards <= 1 << 16 else np.uint32)
+        for start in range(0, len(shard), 1 << 20):  # no 8-byte temporary of the whole corpus
+            shard[start:start + (1 << 20)] = self.pair_hash[start:start + (1 << 20)] % np.uint64(n_shards)
+        self.shard, self.pair_hash = shard, None
 
 
 class _Column:
@@ -258,7 +266,7 @@ def encode(spool: Spool, label: np.ndarray, out_dir: Path, n_shards: int, vocab_
         writers = {n: ShardWriter(out_dir, shard_name("train", n), id_dtype(vocab_size)) for n in group}
         try:
             with open_spool(spool.path) as handle:
-                chunks = _train_chunks(handle, label, spool.pair_hash, n_shards, group)
+                chunks = _train_chunks(handle, label, spool.shard, n_shards, group)
                 for (rows, shard, sources, targets), encoded in pool.map(_encode_task, chunks):
                     corpus = np.searchsorted(np.asarray(spool.starts), rows, side="right") - 1
                     _write_rows(writers, shard, corpus, sources, targets, encoded)
@@ -272,13 +280,13 @@ def encode(spool: Spool, label: np.ndarray, out_dir: Path, n_shards: int, vocab_
     return found
 
 
-def _train_chunks(handle: IO[str], label: np.ndarray, pair_hashes: np.ndarray, n_shards: int,
+def _train_chunks(handle: IO[str], label: np.ndarray, shards: np.ndarray, n_shards: int,
                   group: range) -> Iterator[tuple[np.ndarray, np.ndarray, list[str], list[str]]]:
     """(rows, their shards, sources, targets) of the training pairs bound for the shards of
     `group`, CHUNK_PAIRS spool rows at a time."""
     for first, lines in spool_rows(handle):
         train = np.flatnonzero(label[first:first + len(lines)] == TRAIN)
-        shard = (pair_hashes[first + train] % np.uint64(n_shards)).astype(np.int64)
+        shard = shards[first + train].astype(np.int64)
         if len(group) < n_shards:
             inside = (shard >= group.start) & (shard < group.stop)
             train, shard = train[inside], shard[inside]

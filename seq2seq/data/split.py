@@ -13,7 +13,8 @@ groups numbered in first-appearance order, exactly as v1 grouped the strings, th
 
 Groups are taken in that order: into test while it fits, else into dev while it fits, else train.
 Train keeps the corpus order; test, then dev, are shuffled with the same generator afterwards.
-Two different keys with one hash would share a split (about 1 chance in 10^5 at 20 M pairs): harmless.
+Hash collisions (about 1 chance in 10^5 at 20 M pairs, n^2 / 2^65): two different pairs with one
+pair hash would lose the second as a "duplicate"; two sources with one key hash share a split.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ V1_SHUFFLE_GROUPS = 2_000_000
 TRAIN, DEV, TEST = 0, 1, 2
 DROPPED = -1
 SLICE = 1 << 20  # groups scanned at a time while dev and test still have room
+BUCKET_BITS = 4  # dedup and grouping sort 16 buckets of hashes one after the other
 
 
 @dataclass
@@ -41,13 +43,18 @@ class Split:
     test: np.ndarray  # rows of the test set, likewise
     groups: dict[str, int]  # source sentences (groups) per split
 
-    def rows(self, which: int) -> np.ndarray:
-        return np.flatnonzero(self.label == which)
+
+def _buckets(values: np.ndarray) -> Iterator[np.ndarray]:
+    """The positions of `values` (64-bit hashes) in 2**BUCKET_BITS groups by their top bits, ascending in
+    each: equal values share a bucket, and sorting one bucket at a time keeps the temporary arrays
+    of the sort at a sixteenth of the corpus's (the split's peak: ~25 bytes a pair, not ~50)."""
+    top = (values >> np.uint64(64 - BUCKET_BITS)).astype(np.uint8)
+    for bucket in range(1 << BUCKET_BITS):
+        yield np.flatnonzero(top == bucket)
 
 
-def first_occurrences(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, is_new): a stable sort of `values` and, along it, True where a new value starts.
-    order[is_new] are the positions of each distinct value's first occurrence."""
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, is_new): a stable sort of `values` and, along it, True where a new value starts."""
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     is_new = np.empty(len(values), dtype=bool)
@@ -58,29 +65,31 @@ def first_occurrences(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def dedup_mask(pair_hash: np.ndarray) -> np.ndarray:
     """True for the first occurrence of each pair hash."""
-    order, is_new = first_occurrences(pair_hash)
     keep = np.zeros(len(pair_hash), dtype=bool)
-    keep[order[is_new]] = True
+    for rows in _buckets(pair_hash):
+        order, is_new = _runs(pair_hash[rows])
+        keep[rows[order[is_new]]] = True  # stable sort: a run starts at its first occurrence
     return keep
 
 
-def group_ids(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Each position's group (equal keys, numbered in order of first appearance; int32) and the
-    group count."""
-    if not len(keys):
-        return np.zeros(0, dtype=np.int32), 0
-    order, is_new = first_occurrences(keys)
-    first = order[is_new]
-    n_groups = len(first)
-    rank = np.empty(n_groups, dtype=np.int32)
-    rank[np.argsort(first, kind="stable")] = np.arange(n_groups, dtype=np.int32)  # by value -> by appearance
-    del first
-    sorted_group = np.cumsum(is_new, dtype=np.int32)  # 1 + group of order[i], numbered by key value
-    del is_new
-    sorted_group -= 1
-    groups = np.empty(len(keys), dtype=np.int32)
-    groups[order] = rank[sorted_group]
-    return groups, n_groups
+def first_positions(keys: np.ndarray) -> np.ndarray:
+    """For each position, the position where its key first appears (int32 while it fits)."""
+    first = np.empty(len(keys), dtype=np.int32 if len(keys) < 1 << 31 else np.int64)
+    for rows in _buckets(keys):
+        order, is_new = _runs(keys[rows])
+        run = np.cumsum(is_new) - 1
+        first[rows[order]] = rows[order[is_new]][run]
+    return first
+
+
+def group_ids(first: np.ndarray) -> tuple[np.ndarray, int]:
+    """Groups (positions sharing a first position), numbered in order of first appearance, and
+    their count, from `first_positions`."""
+    is_start = np.zeros(len(first), dtype=bool)
+    is_start[first] = True
+    number = np.cumsum(is_start, dtype=first.dtype)  # 1 + the group number, at each group's start
+    number -= 1
+    return number[first], int(number[-1]) + 1 if len(number) else 0
 
 
 def split_rows(keep: np.ndarray, kept_keys: np.ndarray, *, dev_size: int, test_size: int, seed: int) -> Split:
@@ -91,8 +100,10 @@ def split_rows(keep: np.ndarray, kept_keys: np.ndarray, *, dev_size: int, test_s
         raise UserError(f"data.dev_size ({dev_size:,}) + data.test_size ({test_size:,}) leave "
                         f"nothing for training: only {n_kept:,} pairs remain after filtering "
                         "and de-duplication; lower data.dev_size and/or data.test_size")
-    groups, n_groups = group_ids(kept_keys)
-    del kept_keys
+    first = first_positions(kept_keys)
+    del kept_keys  # the last reference (see the docstring): freed before the next arrays are made
+    groups, n_groups = group_ids(first)
+    del first
     shuffler = _Shuffler(seed, n_groups)
     order = shuffler.group_order()
     group_label = _fill(np.bincount(groups, minlength=n_groups)[order], test_size, dev_size)  # by position in order
@@ -103,9 +114,9 @@ def split_rows(keep: np.ndarray, kept_keys: np.ndarray, *, dev_size: int, test_s
     if not (label == TRAIN).any():
         raise UserError(f"no training pairs left after the split: all {n_kept:,} pairs went to "
                         "dev/test; lower data.dev_size and/or data.test_size")
-    position = np.empty(n_groups, dtype=np.int32)
-    position[order] = np.arange(n_groups, dtype=np.int32)  # where each group came in the shuffled order
-    row_group = np.full(len(keep), -1, dtype=np.int32)
+    position = np.empty(n_groups, dtype=groups.dtype)
+    position[order] = np.arange(n_groups, dtype=groups.dtype)  # where each group came in the shuffled order
+    row_group = np.full(len(keep), -1, dtype=groups.dtype)
     row_group[keep] = groups
     del groups
     chosen = {}
