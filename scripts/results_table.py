@@ -272,7 +272,45 @@ COMMIT:scripts/seed_runs.sh` shows it as it ran); `S2S_TAG` was what `S2S_SERIES
 """
 
 
-def render(records: dict[str, Record]) -> str:
+SCALE = RECORDS / "scale"
+SCALE_REQUIRED = ("format", "what", "command", "seconds", "peak_rss_mb", "peak_tree_rss_mb", "corpus", "commit",
+                  "config", "config_sha256", "cpu", "load_before")
+
+
+def load_scale_records(folder: Path = SCALE) -> dict[str, Record]:
+    """docs/results/scale/*.json: the data pipeline measured at scale (scripts/bench/data_scale.py)."""
+    records = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
+    problems = [f"scale/{name}: no '{field}'" for name, record in records.items()
+                for field in SCALE_REQUIRED if field not in record]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return records
+
+
+def scale_section(records: dict[str, Record]) -> list[str]:
+    """One row per measured stage, then where each figure comes from."""
+    if not records:
+        return []
+    lines = ["## Data at scale", "", "`s2s data prepare` and the start of `s2s train` on large corpora, measured by "
+             "`scripts/bench/data_scale.py` (one run each): wall time, the peak resident memory of the largest "
+             "process (`/usr/bin/time -v`) and of all the command's processes together (workers included, sampled "
+             "every 0.2 s); for training also the time from the command's start to the first update, the longest "
+             "gap between two updates and the median target tokens/s.", "",
+             "| record | stage | pairs | seconds | peak MB, largest process | peak MB, all processes "
+             "| first update s | longest gap s | target tok/s |", "| --- |" + " --- |" * 8]
+    for name, r in records.items():
+        pairs = r.get("pairs_read", r.get("train_pairs"))
+        lines.append(f"| [{name.removesuffix('.json')}](results/scale/{name}) | {r['what']} | "
+                     f"{_num(pairs, '{:,}')} | {r['seconds']:,.1f} | {r['peak_rss_mb']:,} | {r['peak_tree_rss_mb']:,} | "
+                     f"{_num(r.get('first_update_s'), '{:.1f}')} | {_num(r.get('longest_gap_s'), '{:.2f}')} | "
+                     f"{_num(r.get('target_tokens_per_s'), '{:,}')} |")
+    lines += [""] + [f"- {name.removesuffix('.json')}: {r['corpus']}; `{r['command']}`; commit `{r['commit']}`; "
+                     f"{r['config']} sha256 `{r['config_sha256']}`; {r['cpu']}; load before {r['load_before']}"
+                     + (f". {r['note']}" if r.get("note") else "") for name, r in records.items()]
+    return lines + [""]
+
+
+def render(records: dict[str, Record], scale: dict[str, Record] | None = None) -> str:
     all_groups = groups(records)
     lines = INTRO.splitlines() + [""] + summary(all_groups) + [""]
     for members in all_groups:
@@ -280,6 +318,7 @@ def render(records: dict[str, Record]) -> str:
     lines += ["## BLEU by source length", "", "BLEU (sentences) per bucket of source words, beam search "
               "([the plots](bleu-by-length-tatoeba.png), [Multi30k](bleu-by-length-multi30k.png)).", ""]
     lines += by_length_section(records)
+    lines += scale_section(load_scale_records() if scale is None else scale)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

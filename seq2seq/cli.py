@@ -99,7 +99,7 @@ def data_prepare(config: ConfigOption, overrides: SetOption = None,
                  force: Annotated[bool, typer.Option("--force", help="replace a different prepared corpus in the output directory")] = False) -> None:
     """Read, normalise, filter, de-duplicate and split a parallel corpus, and train SentencePiece.
 
-    Writes data/<name>/ (or data.dir): {train,dev,test}.{src,tgt}, the SentencePiece model(s) and manifest.json. Re-running with the same config and input does nothing; a directory holding a different prepared corpus is only replaced with --force.
+    Writes data/<name>/ (or data.dir): the training shards (train.NNNNN.*, read memory-mapped), dev and test text, the SentencePiece model(s) and manifest.json; the corpus is streamed through one worker process per core (data.workers). Re-running with the same config and input does nothing; a directory holding a different prepared corpus is only replaced with --force.
     """
     from seq2seq.data.prepare import prepare_corpus
 
