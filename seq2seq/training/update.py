@@ -51,7 +51,8 @@ def backward(model: torch.nn.Module, work: Seq2SeqModel, batches: list[Batch], d
 class UpdateTotals:
     """One process's share of what every process needs after an update's backward passes.
 
-    The four travel in one all-reduce (`summed`), the update's only one besides DDP's gradients.
+    The four travel in one all-reduce (`summed`), the update's only one besides DDP's gradients and,
+    with augmentation and several processes, the token count taken before backward (training/epochs.py).
     """
 
     loss_sum: float  # the unscaled loss summed over the process's batches
