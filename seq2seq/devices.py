@@ -12,17 +12,23 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from seq2seq.errors import UserError
 
+if TYPE_CHECKING:  # torch is imported where a device is resolved: config checks and prepare need no torch
+    import torch
+
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of bfloat16 matrix instructions
+
+
+def dtype_of(precision: str) -> torch.dtype:
+    """The torch dtype of a concrete precision ("fp32", "bf16", "fp16")."""
+    import torch
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def check_device_name(name: str, key: str) -> None:
@@ -33,6 +39,7 @@ def check_device_name(name: str, key: str) -> None:
 
 def resolve_device(name: str | torch.device | None, key: str = "device") -> torch.device:
     """The torch device for a name; asking for hardware this machine lacks is a one-line error."""
+    import torch
     if isinstance(name, torch.device):
         name = str(name)
     name = name or "auto"
@@ -72,6 +79,7 @@ def cpu_bf16_units() -> list[str]:
 
 def resolve_precision(name: str, device: torch.device, key: str = "precision") -> Precision:
     """The concrete precision for a name on a device; bf16/fp16 where they cannot run is an error."""
+    import torch
     if name not in PRECISIONS:
         raise UserError(f"{key} {name!r}: use one of {', '.join(PRECISIONS)}")
     if device.type == "cuda":
@@ -88,6 +96,7 @@ def resolve_precision(name: str, device: torch.device, key: str = "precision") -
 
 def describe(device: torch.device, precision: str) -> str:
     """One line for logs: the device, the precision and, on a CPU, its bf16 units."""
+    import torch
     if device.type == "cpu":
         units = ", ".join(cpu_bf16_units()) or "none"
         return f"{precision} on cpu (bfloat16 matrix units: {units})"

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from seq2seq.config import Config, DecodeConfig
 from seq2seq.data.normalize import elision_language
-from seq2seq.devices import DTYPES, resolve_device, resolve_precision
+from seq2seq.devices import dtype_of, resolve_device, resolve_precision
 from seq2seq.errors import UserError
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.pipeline import (DEFAULT_MAX_POSITIONS, LINE_BREAKS, Protector, TextTranslator, Translation,
@@ -101,7 +101,7 @@ class Translator(TextTranslator):
         chosen = resolve_precision(precision or loaded.config.decode.precision, target, blame)
         decode = dataclasses.replace(with_arguments(loaded.config.decode, **arguments), precision=chosen)
         config = dataclasses.replace(loaded.config, decode=decode)
-        model = loaded.model.to(device=target, dtype=DTYPES[chosen])
+        model = loaded.model.to(device=target, dtype=dtype_of(chosen))
         return cls.for_config(model, loaded.src_tokenizer, loaded.tgt_tokenizer, config, loaded.path, loaded.protector)
 
     @property

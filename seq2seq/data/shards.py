@@ -20,14 +20,15 @@ import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Sequence
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from seq2seq.errors import UserError
 from seq2seq.special_tokens import PAD_ID
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: prepare's processes write shards without it
+    from torch import Tensor
 
 INDEX_COLUMNS = ("src_start", "src_len", "tgt_start", "tgt_len", "src_text", "tgt_text", "flags", "corpus")
 SRC_START, SRC_LEN, TGT_START, TGT_LEN, SRC_TEXT, TGT_TEXT, FLAGS, CORPUS = range(8)
@@ -243,9 +244,10 @@ class Shard:
     def padded(self, side: str, rows: Tensor, width: int) -> Tensor:
         """(len(rows), width) int64: the ids of `rows` on `side`, right-padded with PAD_ID (cut at width);
         one fancy index over the map: position j of row r reads ids[start_r + j]."""
+        import torch
         start, length, _ = _COLUMNS[side]
         ids = self._side(side)
-        picked = self.index[rows.numpy() if isinstance(rows, Tensor) else np.asarray(rows, dtype=np.int64)]
+        picked = self.index[rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows, dtype=np.int64)]
         real = np.arange(width) < picked[:, length, None]
         if ids.size == 0:
             return torch.full((len(picked), width), PAD_ID, dtype=torch.int64)
@@ -275,6 +277,7 @@ class Shard:
     def _sizes_of(self, side: str) -> Tensor:
         """Lengths + 1 (EOS) of a side, as ParallelCorpus has them; computed once (reads the index)."""
         if side not in self._sizes:
+            import torch
             self._sizes[side] = torch.from_numpy(np.asarray(self.index[:, _COLUMNS[side][1]], dtype=np.int64) + 1)
         return self._sizes[side]
 

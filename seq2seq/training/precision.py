@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seq2seq.devices import DTYPES, Precision
+from seq2seq.devices import Precision, dtype_of
 
 
 class LossScaler:
@@ -71,7 +71,7 @@ class MixedPrecision:
         self.master = master
         # deepcopy keeps tied parameters tied; parameters() lists each shared one once, in the
         # same order in both models
-        self.work = master if precision == "fp32" else copy.deepcopy(master).to(DTYPES[precision])
+        self.work = master if precision == "fp32" else copy.deepcopy(master).to(dtype_of(precision))
         self.scaler = LossScaler() if precision == "fp16" else None
         self._master_params = list(master.parameters())
         self._work_params = list(self.work.parameters())
