@@ -120,7 +120,7 @@ class Trainer:
         self.stop_request = StopRequest()
         self.grad_norm = math.nan
         self._log_setup(payload, data_dir)
-        self.data.start(self.state.epoch, self.state.batch_in_epoch, self.log)
+        self.data.start(self.state.epoch, self.state.batch_in_epoch, self.state.shard_batches, self.log)
         self.clock = Clock(self.state.elapsed_s, self.state.step)
 
     # -----------------------------------------------------------------------------------------
@@ -258,6 +258,7 @@ class Trainer:
         state.batch_in_epoch += self.group_size
         if update.ends_epoch:
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+        state.shard_batches = self.data.loader.passed_batches()
         state.elapsed_s = self.elapsed()
         self.progress.report(state, self.data.batches_in_epoch(state.epoch), current_lr(self.optimizer),
                              self.grad_norm, self.clock.seconds_per_update(state.step))

@@ -211,7 +211,7 @@ def test_augmented_batches_are_a_function_of_seed_epoch_and_rows(numbered: Path,
     plain = updates(loader_for(numbered), 30)
     made = {workers: updates(loader_for(numbered, workers=workers, **train), 30) for workers in (0, 1, 2)}
     assert made[0] == made[1] == made[2]
-    assert [u[2:] for u in made[0]] == [u[2:] for u in plain] and any(u[2] for u in plain)
+    assert any(u[2] for u in made[0]) and len({u[3] for u in made[0]}) == 2  # both shards, into epoch 1
     assert sum(a != b for a, b in zip(made[0], plain)) > 10  # batches with a pair made anew
 
 
@@ -346,8 +346,8 @@ def test_a_damaged_shard_found_by_a_worker_is_one_line(numbered: Path, tmp_path:
     text[start] = 0xFF  # not UTF-8
     (damaged / "train.00000.src").write_bytes(bytes(text))
     loader = loader_for(damaged, workers=workers, number_augmentation=1.0)
-    loader.start(0, 0)
-    with pytest.raises(UserError) as info:
+    with pytest.raises(UserError) as info:  # found when the shard's augmented rows are made, before its plan
+        loader.start(0, 0)
         for _ in range(100):
             loader.next_update()
     loader.close()

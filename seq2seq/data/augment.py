@@ -10,7 +10,9 @@ run re-makes exactly the batches it stopped in:
    `EntityAugmentation.augment` with `augmentation_rng(seed, epoch, "<shard>:<row>")` (names,
    numbers, dates renamed, then entity symbols) -> the source's elisions split again when the
    corpus has them split (data.split_elision: "de Tom" -> "d'Alice") -> encoded; a pair that no
-   longer fits model.max_positions keeps its prepared ids;
+   longer fits model.max_positions keeps its prepared ids. The loader makes these for a whole
+   shard before planning its batches (`augmented_rows`, seq2seq/data/augmented_rows.py), so the
+   plan knows the new lengths, and passes them in; called without them, the maker makes its own;
 3. with train.subword_sampling, every row's text (augmented or not) is encoded with a sampled
    segmentation (SentencePiece, one thread), seeded by (seed, epoch, shard, batch, side) -- and by
    a salt SentencePiece draws once per process (see `before_fork`), so a resumed run samples
@@ -34,6 +36,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.config import Config
+from seq2seq.data.augmented_rows import AugmentedRows
 from seq2seq.data.batching import Batch, collate_pieces
 from seq2seq.data.normalize import elision_language, split_elisions
 from seq2seq.data.shards import FLAGS, SRC_LEN, TGT_LEN, Shard
@@ -114,11 +117,19 @@ class BatchMaker:
                  augmentation: Augmentation) -> None:
         self.tokenizers, self.limit, self.seed, self.augmentation = (src_tok, tgt_tok), limit, seed, augmentation
 
-    def __call__(self, shard: Shard, epoch: int, batch: int, rows: Tensor) -> Batch:
-        """Batch number `batch` of `shard`'s plan in `epoch`: the pairs at `rows`."""
+    def __call__(self, shard: Shard, epoch: int, batch: int, rows: Tensor,
+                 augmented: AugmentedRows | None = None) -> Batch:
+        """Batch number `batch` of `shard`'s plan in `epoch`: the pairs at `rows`. `augmented`: the
+        shard's augmented rows in `epoch` when made already (the plan's), else made here."""
         picked = np.asarray(shard.index[rows.numpy()])
         lengths = [torch.from_numpy(picked[:, SRC_LEN].copy()), torch.from_numpy(picked[:, TGT_LEN].copy())]
-        new = self._new_ids(shard, epoch, batch, rows, picked) if self.augmentation.active else {}
+        new: dict[int, tuple[Any, Any]] = {}
+        if self.augmentation.alpha:
+            new = self._sampled_ids(shard, epoch, batch, rows, picked)
+        elif self.augmentation.entities is not None:
+            if augmented is None:
+                augmented = self.augmented_rows(shard, epoch, np.unique(rows.numpy()))
+            new = augmented.ids_at(rows.numpy())
         pieces = []
         for side, name in enumerate(("src", "tgt")):
             for i, ids in new.items():
@@ -127,27 +138,37 @@ class BatchMaker:
             padded = shard.padded(name, rows, width)
             for i, ids in new.items():
                 padded[i] = PAD_ID
-                padded[i, :len(ids[side])] = torch.tensor(ids[side], dtype=torch.int64)
+                padded[i, :len(ids[side])] = torch.as_tensor(np.asarray(ids[side], dtype=np.int64))
             pieces.append(padded)
         return collate_pieces(pieces[0], lengths[0], pieces[1], lengths[1])
 
-    def _new_ids(self, shard: Shard, epoch: int, batch: int, rows: Tensor,
-                 picked: np.ndarray) -> dict[int, tuple[list[int], list[int]]]:
-        """{position in the batch: (source ids, target ids)} of the pairs made anew."""
+    def augmented_rows(self, shard: Shard, epoch: int, rows: np.ndarray) -> AugmentedRows:
+        """Which of `rows` (sorted, distinct) the entity augmentation changes in `epoch`, with their
+        new ids; a pair grown past the model's positions keeps its prepared ids (is not among them)."""
+        src_tok, tgt_tok = self.tokenizers
+        texts = self._augmented_texts(shard, epoch, rows, np.asarray(shard.index[rows, FLAGS]))
+        made = {}
+        for i, (src, tgt) in texts.items():
+            ids = (src_tok.encode(src), tgt_tok.encode(tgt))
+            if self.limit is None or max(len(ids[0]), len(ids[1])) + 1 <= self.limit:
+                made[int(rows[i])] = ids
+        return AugmentedRows.from_ids(made, shard.src.dtype)
+
+    def _sampled_ids(self, shard: Shard, epoch: int, batch: int, rows: Tensor,
+                     picked: np.ndarray) -> dict[int, tuple[list[int], list[int]]]:
+        """train.subword_sampling: {position in the batch: (source ids, target ids)} of every row,
+        its text (augmented or not) encoded with a sampled segmentation."""
         texts = self._augmented_texts(shard, epoch, rows, picked[:, FLAGS])
         src_tok, tgt_tok = self.tokenizers
-        if self.augmentation.alpha:
-            everything = [texts.get(i) or shard.text(int(row)) for i, row in enumerate(rows.tolist())]
-            src_ids = self._sampled(src_tok, [src for src, _ in everything], epoch, shard.name, batch, "src")
-            tgt_ids = self._sampled(tgt_tok, [tgt for _, tgt in everything], epoch, shard.name, batch, "tgt")
-            made = dict(enumerate(zip(src_ids, tgt_ids)))
-        else:
-            made = {i: (src_tok.encode(src), tgt_tok.encode(tgt)) for i, (src, tgt) in texts.items()}
+        everything = [texts.get(i) or shard.text(int(row)) for i, row in enumerate(rows.tolist())]
+        src_ids = self._sampled(src_tok, [src for src, _ in everything], epoch, shard.name, batch, "src")
+        tgt_ids = self._sampled(tgt_tok, [tgt for _, tgt in everything], epoch, shard.name, batch, "tgt")
         # a pair grown past the model's positions keeps its prepared ids
-        return {i: ids for i, ids in made.items()
+        return {i: ids for i, ids in enumerate(zip(src_ids, tgt_ids))
                 if self.limit is None or max(len(ids[0]), len(ids[1])) + 1 <= self.limit}
 
-    def _augmented_texts(self, shard: Shard, epoch: int, rows: Tensor, flags: np.ndarray) -> dict[int, tuple[str, str]]:
+    def _augmented_texts(self, shard: Shard, epoch: int, rows: Tensor | np.ndarray,
+                         flags: np.ndarray) -> dict[int, tuple[str, str]]:
         """{position in the batch: (source, target)} of the rows the entity augmentation changed."""
         entities, elision = self.augmentation.entities, self.augmentation.elision
         if entities is None:

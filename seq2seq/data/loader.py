@@ -15,20 +15,27 @@ sent between processes).
 No pause at a shard's or an epoch's end: when the last update of a shard begins, the next shard
 is planned and its DataLoader started, so its workers make its first batches while the trainer
 still trains on the old one; afterwards the old shard's workers stop and its maps are closed.
-Memory: the plans (int64 tensors) and maps of at most two shards.
+Entity augmentation changes the lengths of some rows, and batches are planned on lengths: a
+shard's augmented rows (seq2seq/data/augmented_rows.py) are made before its plan -- for the
+run's first shard on every core while the trainer waits, for each next one in a forked process
+started when the shard before it starts -- and handed to the workers with the plan.
+
+Memory: the plans (int64 tensors), augmented rows and maps of at most two shards.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seq2seq.data.augment import BatchMaker
+from seq2seq.data.augmented_rows import AugmentAhead, AugmentedRows, augment_shard, cores
 from seq2seq.data.batching import Batch
 from seq2seq.data.plan import PlanSettings, ShardPlan, estimated_batches, plan_shard, shard_order
 from seq2seq.data.shards import Shard
@@ -53,7 +60,7 @@ class ShardBatches(Dataset):
 
     def __getitem__(self, k: int) -> Batch | Failure:
         try:
-            return self.maker(self.shard, self.plan.epoch, k, self.plan.batch(k))
+            return self.maker(self.shard, self.plan.epoch, k, self.plan.batch(k), self.plan.augmented)
         except UserError as exc:  # (a damaged shard) raised again by the trainer as its one line: a
             return Failure(str(exc))  # worker's exception would come with the worker's traceback
 
@@ -74,7 +81,7 @@ class Update:
     """This process's batches of one update."""
 
     batches: list[Batch]
-    planned_tokens: int  # target tokens of all processes' batches as planned (without augmentation)
+    planned_tokens: int  # target tokens of all processes' batches (as made, but with subword sampling)
     ends_epoch: bool  # the last update of its epoch
 
 
@@ -116,6 +123,7 @@ class TrainLoader:
         self.current: ShardRun | None = None
         self.following: ShardRun | None = None
         self.known: dict[int, dict[int, int]] = {}  # epoch -> {position: batches} of the plans made
+        self.ahead: dict[tuple[int, int], AugmentAhead] = {}  # (epoch, position) -> its augmentation, under way
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -124,7 +132,9 @@ class TrainLoader:
         number = shard_order(self.plan_settings.seed, epoch, len(self.settings.shard_names))[position]
         shard = Shard.open(self.data_dir, self.settings.shard_names[number], self.settings.vocab_size)
         try:
-            plan = plan_shard(shard, tuple(self.settings.longest[number]), self.plan_settings, epoch, position, number)
+            augmented = self._augmented(epoch, position, shard)
+            plan = plan_shard(shard, tuple(self.settings.longest[number]), self.plan_settings, epoch, position, number,
+                              augmented)
         except BaseException:
             shard.close()
             raise
@@ -133,12 +143,47 @@ class TrainLoader:
             del self.known[old]
         return plan, shard
 
-    def start(self, epoch: int, batch_in_epoch: int) -> None:
+    def _augmented(self, epoch: int, position: int, shard: Shard) -> AugmentedRows | None:
+        """The rows of `shard` that `epoch`'s entity augmentation changes: made ahead (`_start_ahead`)
+        or now, on every core (the trainer waits for them: a run's first shard)."""
+        if self.maker.augmentation.entities is None:
+            return None
+        pending = self.ahead.pop((epoch, position), None)
+        if pending is not None:
+            return pending.result()
+        return augment_shard(self._augmenter(shard, epoch), len(shard), cores())
+
+    def _augmenter(self, shard: Shard, epoch: int) -> Callable[[int, int], AugmentedRows]:
+        return lambda lo, hi: self.maker.augmented_rows(shard, epoch, np.arange(lo, hi, dtype=np.int64))
+
+    def _start_ahead(self, plan: ShardPlan) -> None:
+        """Start making the augmented rows of the shard after `plan`'s, in one forked process, while
+        the trainer trains on `plan`'s shard (a shard's augmentation takes far less than its training)."""
+        if self.maker.augmentation.entities is None:
+            return
+        epoch, position = plan.epoch, plan.position + 1
+        if position == len(self.settings.shard_names):
+            epoch, position = epoch + 1, 0
+        if (epoch, position) in self.ahead:
+            return
+        number = shard_order(self.plan_settings.seed, epoch, len(self.settings.shard_names))[position]
+        shard = Shard.open(self.data_dir, self.settings.shard_names[number], self.settings.vocab_size)
+        try:  # the forked process keeps its own copy of the maps
+            self.ahead[(epoch, position)] = AugmentAhead(self._augmenter(shard, epoch), len(shard), 1)
+        finally:
+            shard.close()
+
+    def start(self, epoch: int, batch_in_epoch: int, passed: Sequence[int] = ()) -> None:
         """Continue at batch `batch_in_epoch` of `epoch` (0, 0 for a new run): the shards before it
-        are planned again (plans only, no batch is made), the one it lies in is started."""
+        are planned again (plans only, no batch is made) unless `passed` has their batch counts
+        (`passed_batches()` of the run that stopped), the one it lies in is started."""
         self.close()
         done, most = 0, 0
         for position in range(len(self.settings.shard_names)):
+            if position < len(passed) and done + passed[position] <= batch_in_epoch:
+                self.known.setdefault(epoch, {})[position] = passed[position]
+                done += passed[position]
+                continue
             plan, shard = self._plan(epoch, position)
             most = max(most, plan.made)
             if done + len(plan) > batch_in_epoch:
@@ -151,6 +196,15 @@ class TrainLoader:
             self._too_few(most)
         raise UserError(f"the saved position (batch {batch_in_epoch:,} of epoch {epoch}) is past the epoch's "
                         f"{done:,} batches: the training data or batching changed; start afresh with --force")
+
+    def passed_batches(self) -> list[int]:
+        """The batch counts of the current epoch's shards before the current one (saved in last.pt
+        so that a resumed run need not plan them again)."""
+        run = self.current
+        if run is None:
+            return []
+        known = self.known.get(run.plan.epoch, {})
+        return [known[position] for position in range(run.plan.position)]
 
     def _too_few(self, most: int) -> None:
         """No shard makes the batches of one update (each shard's batches are cut to whole updates)."""
@@ -179,6 +233,7 @@ class TrainLoader:
         """`plan`'s DataLoader started at update `first_update`, for this process's batches."""
         settings, group = self.settings, self.plan_settings.group_size
         updates = len(plan) // group
+        self._start_ahead(plan)
         mine = torch.arange(settings.rank, group, settings.world_size)  # my batches of an update
         indices = (torch.arange(first_update, updates).unsqueeze(1) * group + mine).view(-1).tolist()
         workers = settings.workers
@@ -226,8 +281,11 @@ class TrainLoader:
         return estimated_batches(known, known_pairs, by_position), len(known) == len(pairs)
 
     def close(self) -> None:
-        """Stop the workers and close the maps."""
+        """Stop the workers (and augmentations under way) and close the maps."""
         for run in (self.current, self.following):
             if run is not None:
                 run.close()
         self.current = self.following = None
+        for pending in self.ahead.values():
+            pending.cancel()
+        self.ahead.clear()

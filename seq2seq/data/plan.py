@@ -8,7 +8,9 @@ An epoch visits the shards one at a time, in an order drawn from (train.seed, ep
 2. corpus weights (data.corpora[i].weight = w): each row of corpus i taken floor(w) times, and
    once more with probability w - floor(w), drawn by a generator of (seed, epoch, shard); with
    every weight 1 nothing is drawn;
-3. `seq2seq.data.batching.plan_batches` over those rows' lengths with the shard's generator,
+3. `seq2seq.data.batching.plan_batches` over those rows' lengths -- the augmented lengths of the
+   rows the epoch's entity augmentation changes (`AugmentedRows`), so that batches are as long
+   as planned -- with the shard's generator,
    which for shard 0 is the epoch's own `epoch_generator(seed, epoch)`: a corpus of one shard with
    weight 1 gets exactly the batches of the earlier, unsharded training;
 4. the batch list cut to a multiple of the update's batches (train.accumulate x processes), so
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seq2seq.data.augmented_rows import AugmentedRows
 from seq2seq.data.batching import epoch_generator, plan_batches
 from seq2seq.data.shards import CORPUS, Shard
 
@@ -53,9 +56,11 @@ class ShardPlan:
     name: str  # "train.00003"
     rows: Tensor  # (examples,) int64 rows of the shard, the batches back to back
     bounds: Tensor  # (batches + 1,) int64
-    tokens: Tensor  # (batches,) int64 target tokens (with EOS) of each batch as planned
+    tokens: Tensor  # (batches,) int64 target tokens (with EOS) of each batch
     dropped: int  # rows longer than the limit
     made: int  # batches before the cut to whole updates
+    padding: tuple[float, float] = (0.0, 0.0)  # (target, source) share of padding in the batches
+    augmented: AugmentedRows | None = None  # the rows augmentation changes, with their ids
 
     def __len__(self) -> int:
         return len(self.bounds) - 1
@@ -67,14 +72,13 @@ class ShardPlan:
         """Planned target tokens of batches first .. first + size - 1 (an update's)."""
         return int(self.tokens[first:first + size].sum())
 
-    def padding(self, sizes: Tensor) -> float:
-        """Share of padding in the padded (batch x longest) tensors of `sizes` (a side's, all rows)."""
-        if len(self) == 0:
-            return 0.0
-        lengths = sizes.numpy()[self.rows.numpy()]
-        starts = self.bounds[:-1].numpy()
-        padded = int((np.maximum.reduceat(lengths, starts) * np.diff(self.bounds.numpy())).sum())
-        return 1.0 - int(lengths.sum()) / padded
+
+def padding_share(lengths: np.ndarray, bounds: np.ndarray) -> float:
+    """Share of padding in the padded (batch x longest) tensors of batches `bounds` over `lengths`."""
+    if len(bounds) < 2:
+        return 0.0
+    padded = int((np.maximum.reduceat(lengths, bounds[:-1]) * np.diff(bounds)).sum())
+    return 1.0 - int(lengths.sum()) / padded
 
 
 def derived_seed(*parts: object) -> int:
@@ -119,14 +123,17 @@ def weighted_rows(rows: np.ndarray, corpus: np.ndarray, weights: Sequence[float]
 
 
 def plan_shard(shard: Shard, longest: tuple[int, int], settings: PlanSettings, epoch: int, position: int,
-               number: int) -> ShardPlan:
-    """Shard `number`'s batches in `epoch` (see the module docstring); it is visited `position`-th."""
+               number: int, augmented: AugmentedRows | None = None) -> ShardPlan:
+    """Shard `number`'s batches in `epoch` (see the module docstring); it is visited `position`-th.
+    `augmented`: the rows the epoch's augmentation changes (None: none does)."""
     fitting = fitting_rows(shard, longest, settings.limit)
     rows = fitting
     if any(w != 1.0 for w in settings.weights):
         corpus = np.asarray(shard.index[fitting, CORPUS], dtype=np.int64)
         rows = weighted_rows(fitting, corpus, settings.weights, derived_seed("weights", settings.seed, epoch, number))
     src_sizes, tgt_sizes = shard.src_sizes.numpy(), shard.tgt_sizes.numpy()
+    if augmented is not None:
+        src_sizes, tgt_sizes = augmented.sizes(src_sizes, tgt_sizes)
     order, bounds = plan_batches(src_sizes[rows], tgt_sizes[rows], settings.batch_tokens, settings.bucket_pool,
                                  shard_generator(settings.seed, epoch, number))
     made = len(bounds) - 1
@@ -134,8 +141,9 @@ def plan_shard(shard: Shard, longest: tuple[int, int], settings: PlanSettings, e
     bounds = bounds[:usable + 1]
     rows = rows[order[:int(bounds[-1])]]
     tokens = np.add.reduceat(tgt_sizes[rows], bounds[:-1]) if usable else np.zeros(0, dtype=np.int64)
+    padding = (padding_share(tgt_sizes[rows], bounds), padding_share(src_sizes[rows], bounds))
     return ShardPlan(epoch, position, shard.name, torch.from_numpy(rows), torch.from_numpy(bounds),
-                     torch.from_numpy(tokens.astype(np.int64)), len(shard) - len(fitting), made)
+                     torch.from_numpy(tokens.astype(np.int64)), len(shard) - len(fitting), made, padding, augmented)
 
 
 def estimated_batches(known: dict[int, int], known_pairs: int, pairs: Sequence[int]) -> int:

@@ -79,18 +79,19 @@ class TrainingData:
         """With train.protect_entities: what translation protects (saved in checkpoints)."""
         return self.augmentation.protector
 
-    def start(self, epoch: int, batch_in_epoch: int, log: RunLog) -> None:
-        """Continue at (epoch, batch_in_epoch) (0, 0: a new run) and say how the data is batched."""
-        self.loader.start(epoch, batch_in_epoch)
+    def start(self, epoch: int, batch_in_epoch: int, passed: list[int], log: RunLog) -> None:
+        """Continue at (epoch, batch_in_epoch) (0, 0: a new run; `passed`: the batches of the epoch's
+        shards before it, when known) and say how the data is batched."""
+        self.loader.start(epoch, batch_in_epoch, passed)
         if self.augmentation.description:
             log.info(self.augmentation.description)
         log.info(self.describe(epoch))
 
     def update_tokens(self, update: Update, dist: Distributed) -> int:
         """The target tokens of `update`, every process's batches together (the loss's divisor)."""
-        if not self.augmentation.active:
-            return update.planned_tokens  # the planned lengths are the batches' lengths
-        # Augmentation changes lengths, and a process makes only its own batches: the others'
+        if not self.augmentation.alpha:
+            return update.planned_tokens  # planned on the augmented lengths: the batches' lengths
+        # Subword sampling changes lengths, and a process makes only its own batches: the others'
         # count comes in one scalar all-reduce (before backward, which divides by the total).
         own = sum(batch.n_tokens for batch in update.batches)
         return round(dist.sum([float(own)])[0]) if dist.enabled else own
@@ -103,7 +104,7 @@ class TrainingData:
         """(target, source) share of padding in the batches of the shard being trained on."""
         run = self.loader.current
         assert run is not None, "start() first"
-        return run.plan.padding(run.shard.tgt_sizes), run.plan.padding(run.shard.src_sizes)
+        return run.plan.padding
 
     def describe(self, epoch: int) -> str:
         """The log line on batching: batches per epoch (~ while estimated), their size, padding."""

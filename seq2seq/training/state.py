@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -13,6 +13,7 @@ class TrainState:
     step: int = 0  # optimiser updates done
     epoch: int = 0  # epochs completed
     batch_in_epoch: int = 0  # index of the next update's first batch in the epoch's batch list
+    shard_batches: list[int] = field(default_factory=list)  # batches of the epoch's shards before the current
     best_bleu: float = -math.inf
     best_step: int = 0
     bad_validations: int = 0  # validations since dev BLEU last improved

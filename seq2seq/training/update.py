@@ -52,7 +52,7 @@ class UpdateTotals:
     """One process's share of what every process needs after an update's backward passes.
 
     The four travel in one all-reduce (`summed`), the update's only one besides DDP's gradients and,
-    with augmentation and several processes, the token count taken before backward (training/epochs.py).
+    with subword sampling and several processes, the token count taken before backward (training/epochs.py).
     """
 
     loss_sum: float  # the unscaled loss summed over the process's batches
