@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.config import Config
-from seq2seq.data.augmented_rows import AugmentedRows
+from seq2seq.data.augmented_rows import AugmentedRows, AugmentedRowsBuilder
 from seq2seq.data.batching import Batch, collate_pieces
 from seq2seq.data.normalize import elision_language, split_elisions
 from seq2seq.data.shards import FLAGS, SRC_LEN, TGT_LEN, Shard
@@ -45,6 +45,8 @@ from seq2seq.entities import (EntityAugmentation, Protector, augmentation_names,
                               kinds_left_as_words, usable_names)
 from seq2seq.errors import UserError
 from seq2seq.special_tokens import PAD_ID
+
+AUGMENT_CHUNK = 4096  # rows whose texts augmented_rows holds at a time
 
 
 @dataclass
@@ -143,16 +145,19 @@ class BatchMaker:
         return collate_pieces(pieces[0], lengths[0], pieces[1], lengths[1])
 
     def augmented_rows(self, shard: Shard, epoch: int, rows: np.ndarray) -> AugmentedRows:
-        """Which of `rows` (sorted, distinct) the entity augmentation changes in `epoch`, with their
-        new ids; a pair grown past the model's positions keeps its prepared ids (is not among them)."""
+        """Which of `rows` (increasing, distinct) the entity augmentation changes in `epoch`, with
+        their new ids; a pair grown past the model's positions keeps its prepared ids (is not
+        among them). Rows go in chunks, so memory holds one chunk's texts at a time."""
         src_tok, tgt_tok = self.tokenizers
-        texts = self._augmented_texts(shard, epoch, rows, np.asarray(shard.index[rows, FLAGS]))
-        made = {}
-        for i, (src, tgt) in texts.items():
-            ids = (src_tok.encode(src), tgt_tok.encode(tgt))
-            if self.limit is None or max(len(ids[0]), len(ids[1])) + 1 <= self.limit:
-                made[int(rows[i])] = ids
-        return AugmentedRows.from_ids(made, shard.src.dtype)
+        made = AugmentedRowsBuilder(shard.src.dtype)
+        for begin in range(0, len(rows), AUGMENT_CHUNK):
+            chunk = rows[begin:begin + AUGMENT_CHUNK]
+            texts = self._augmented_texts(shard, epoch, chunk, np.asarray(shard.index[chunk, FLAGS]))
+            for i in sorted(texts):
+                src, tgt = src_tok.encode(texts[i][0]), tgt_tok.encode(texts[i][1])
+                if self.limit is None or max(len(src), len(tgt)) + 1 <= self.limit:
+                    made.add(int(chunk[i]), src, tgt)
+        return made.build()
 
     def _sampled_ids(self, shard: Shard, epoch: int, batch: int, rows: Tensor,
                      picked: np.ndarray) -> dict[int, tuple[list[int], list[int]]]:

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import traceback
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -38,19 +39,6 @@ class AugmentedRows:
     src_bounds: np.ndarray  # (k + 1,) int64
     tgt: np.ndarray
     tgt_bounds: np.ndarray
-
-    @classmethod
-    def from_ids(cls, ids: dict[int, tuple[Sequence[int], Sequence[int]]], dtype: np.dtype) -> AugmentedRows:
-        """From {row: (source ids, target ids)}."""
-        rows = np.asarray(sorted(ids), dtype=np.int64)
-        sides = []
-        for side in (0, 1):
-            pieces = [ids[row][side] for row in rows.tolist()]
-            bounds = np.zeros(len(pieces) + 1, dtype=np.int64)
-            np.cumsum([len(p) for p in pieces], out=bounds[1:])
-            flat = np.fromiter((i for p in pieces for i in p), dtype=dtype, count=int(bounds[-1]))
-            sides += [flat, bounds]
-        return cls(rows, *sides)
 
     @classmethod
     def join(cls, parts: Sequence[AugmentedRows]) -> AugmentedRows:
@@ -83,6 +71,34 @@ class AugmentedRows:
             found[i] = (self.src[self.src_bounds[k]:self.src_bounds[k + 1]],
                         self.tgt[self.tgt_bounds[k]:self.tgt_bounds[k + 1]])
         return found
+
+
+class AugmentedRowsBuilder:
+    """Collects changed rows (in increasing order) in compact arrays: a 1M-row shard's ~300,000
+    changed rows held as Python lists of ids took ~500 MB more."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        code = {1: "B", 2: "H", 4: "I", 8: "Q"}[self.dtype.itemsize]
+        self.rows, self.src, self.tgt = array("q"), array(code), array(code)
+        self.src_lengths, self.tgt_lengths = array("q"), array("q")
+
+    def add(self, row: int, src: Sequence[int], tgt: Sequence[int]) -> None:
+        self.rows.append(row)
+        self.src.extend(src)
+        self.tgt.extend(tgt)
+        self.src_lengths.append(len(src))
+        self.tgt_lengths.append(len(tgt))
+
+    def build(self) -> AugmentedRows:
+        def bounds(lengths: array) -> np.ndarray:
+            out = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(np.frombuffer(lengths, dtype=np.int64), out=out[1:])
+            return out
+        rows = np.frombuffer(self.rows, dtype=np.int64).copy()
+        assert np.all(np.diff(rows) > 0), "rows must come in increasing order"
+        return AugmentedRows(rows, np.frombuffer(self.src, dtype=self.dtype).copy(), bounds(self.src_lengths),
+                             np.frombuffer(self.tgt, dtype=self.dtype).copy(), bounds(self.tgt_lengths))
 
 
 Augmenter = Callable[[int, int], AugmentedRows]  # rows lo .. hi - 1 of one shard in one epoch
