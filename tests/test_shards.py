@@ -191,6 +191,34 @@ def test_close_drops_the_maps(tmp_path: Path):
         shard.padded("src", torch.tensor([0]), 3)
 
 
+def resident_kb(path: Path) -> int:
+    """This process's resident kB of the mappings of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc/self/smaps (Linux)")
+def test_release_pages_drops_the_resident_pages_and_reads_on(tmp_path: Path):
+    rows = make_rows(20_000)
+    write(tmp_path, rows)
+    shard = Shard.open(tmp_path, NAME, 8000)
+    files = [tmp_path / name for name in shard_files(NAME)]
+    shard.verify()  # touches every page
+    before = [shard.ids("src", np.array([5, 19_999])), shard.text(7), shard.src_sizes.clone()]
+    assert all(resident_kb(path) > 0 for path in files)
+    shard.release_pages()
+    assert all(resident_kb(path) == 0 for path in files) and not shard._sizes
+    after = [shard.ids("src", np.array([5, 19_999])), shard.text(7), shard.src_sizes]
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0])) and before[1] == after[1]
+    assert torch.equal(before[2], after[2])
+    shard.close()
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/self/maps (Linux)")
 def test_close_after_a_failed_verify_drops_the_maps(tmp_path: Path):
     write(tmp_path, make_rows(100))

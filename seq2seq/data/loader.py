@@ -239,6 +239,7 @@ class TrainLoader:
         indices = (torch.arange(first_update, updates).unsqueeze(1) * group + mine).view(-1).tolist()
         workers = settings.workers
         if workers:
+            shard.release_pages()  # the workers read the rows; this process needs only the plan
             self.maker.before_fork()
         loader = DataLoader(ShardBatches(shard, plan, self.maker), batch_size=None, sampler=indices,
                             num_workers=workers, collate_fn=_as_is, pin_memory=settings.pin_memory,
