@@ -178,7 +178,7 @@ class TrainConfig:
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
     seed: int = option(1, "seed of weights, shuffling and dropout")
-    data_workers: int = option(1, "processes that make the training batches (augmentation, encoding) beside "
+    data_workers: int = option(1, "processes that make the training batches (ids, subword sampling) beside "
                                "training (0 = in the training process); the batches are the same", low=0)
     threads: Optional[int] = option(None, "torch threads (default: all cores)", low=1)
     device: str = option("auto", "where training runs: auto (a CUDA GPU if there is one, else the CPU), cpu, "
