@@ -146,8 +146,9 @@ class AugmentAhead:
                 try:
                     part = receiver.recv()
                 except EOFError:
+                    process.join(5)
                     raise RuntimeError(f"the augmentation process {process.pid} ended without a result "
-                                       f"(exit code {process.join(5) or process.exitcode})") from None
+                                       f"(exit code {process.exitcode})") from None
                 if isinstance(part, BaseException):
                     raise part
                 parts.append(part)
