@@ -93,15 +93,20 @@ def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float
     time.sleep(0.3)  # a few more updates past the checkpoint
 
 
+def kill_after_a_checkpoint(config_file: Path, run_dir: Path) -> None:
+    """Start a slow training, SIGKILL it a few updates after its first last.pt."""
+    process = start_slow_training(config_file, run_dir)
+    wait_for_checkpoint(process, run_dir)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_killed_run_resumes_to_the_same_weights(setup, tmp_path: Path, workers: int) -> None:
     """Killed with 1 DataLoader worker (the default), resumed with `workers`: the same batches."""
     config_file, data_dir, reference = setup
     run_dir = tmp_path / "run"
-    process = start_slow_training(config_file, run_dir)
-    wait_for_checkpoint(process, run_dir)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
+    kill_after_a_checkpoint(config_file, run_dir)
     killed_at = load_checkpoint(run_dir / "last.pt")["train_state"]["step"]
     assert 0 < killed_at < MAX_STEPS, "the kill should land mid-way"
     (run_dir / ".last.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # as if killed while saving
@@ -119,10 +124,7 @@ def test_a_killed_run_on_several_shards_with_augmentation_resumes_to_the_same_we
                                                                                    tmp_path: Path) -> None:
     config_file, data_dir, reference = sharded_setup
     run_dir = tmp_path / "run"
-    process = start_slow_training(config_file, run_dir)
-    wait_for_checkpoint(process, run_dir)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
+    kill_after_a_checkpoint(config_file, run_dir)
     killed = load_checkpoint(run_dir / "last.pt")["train_state"]
     assert 0 < killed["step"] < MAX_STEPS and killed["batch_in_epoch"] > 0, "the kill should land mid-epoch"
 
@@ -154,10 +156,7 @@ def test_ctrl_c_saves_last_pt_and_resumes_to_the_same_weights(setup, tmp_path: P
 def test_killed_run_with_a_linear_decay_and_ema_resumes_to_the_same_weights(budget_setup, tmp_path: Path) -> None:
     config_file, data_dir, reference, train = budget_setup
     run_dir = tmp_path / "run"
-    process = start_slow_training(config_file, run_dir)
-    wait_for_checkpoint(process, run_dir)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
+    kill_after_a_checkpoint(config_file, run_dir)
     killed = load_checkpoint(run_dir / "last.pt")
     assert 0 < killed["train_state"]["step"] < MAX_STEPS, "the kill should land mid-way"
     assert ("ema" in killed) == ("ema_decay" in train)
