@@ -8,7 +8,8 @@ scripts/reproduce_results.sh calls it after each run. It scores the run with `s2
 the test split with beam search (BLEU by source length included) and greedy, the names, digits,
 dates and places tests of scripts/make_names_test.py that `--tests DIR` holds (an empty one is
 left out), Multi30k val
-when `--multi30k DIR` is given, and the card's sentence; then writes
+when `--multi30k DIR` is given, the card's sentence, and with `--long DIR` the long-input tests of
+scripts/make_long_test.py (scripts/long_input.py: split and --no-split, BLEU by length); then writes
 docs/results/<config>.<series>.<minutes>min.seed<seed>.json with what made it: the commit
 (`git rev-parse HEAD`, and whether tracked files differed from it), the sha256 of the resolved
 config the run saved (RUN/config.yaml), the CPU (/proc/cpuinfo, else lscpu), torch's version and
@@ -145,6 +146,9 @@ def scores(run: Path, tests: Path | None, multi30k: Path | None) -> dict[str, An
 
 
 def record(args: argparse.Namespace) -> dict[str, Any]:
+    if args.long is not None:  # before the (minutes of) scoring: a missing file fails now
+        from long_input import set_files
+        set_files(args.long, args.long.parent)
     import torch
     commit, dirty = git_commit()
     resolved = args.run / "config.yaml"
@@ -159,6 +163,9 @@ def record(args: argparse.Namespace) -> dict[str, Any]:
         "train_command": args.train_command, "decode_overrides": os.environ.get("S2S_DECODE", ""),
         **closing_facts(line)}
     result.update(scores(args.run, args.tests, args.multi30k))
+    if args.long is not None:
+        from long_input import long_scores
+        result["long_input"] = long_scores(args.run, args.long, args.long.parent)
     result["log_line"] = line
     return result
 
@@ -179,6 +186,7 @@ def main() -> None:
     parser.add_argument("--train-command", required=True, help="the exact s2s train command")
     parser.add_argument("--tests", type=Path, help="the names/digits/dates/places tests (make_names_test.py)")
     parser.add_argument("--multi30k", type=Path, help="a folder with Multi30k val.fr and val.en")
+    parser.add_argument("--long", type=Path, help="the long-input tests (make_long_test.py), in the prepared data dir")
     parser.add_argument("--out-dir", type=Path, default=REPO / "docs" / "results")
     args = parser.parse_args()
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", args.series):

@@ -4,7 +4,8 @@
 # thing), scored by scripts/record_run.py into one record,
 # docs/results/<config>.<series>.<minutes>min.seed<seed>.json; then docs/results.md is written
 # again from all records and, when the three Tatoeba configs' seed-1 records have them, the
-# BLEU-by-length plots docs/bleu-by-length-{tatoeba,multi30k}.png.
+# BLEU-by-length plots docs/bleu-by-length-{tatoeba,multi30k}.png. Each record scores the long-input
+# tests too (scripts/make_long_test.py, made once in the data directory; scripts/long_input.py).
 #
 #   bash scripts/reproduce_results.sh                                         # the README's table (below)
 #   bash scripts/reproduce_results.sh configs/tatoeba-transformer.yaml 10 1 2 3
@@ -45,6 +46,7 @@ runs() {  # runs CONFIG MINUTES SEED...: train each seed, then write its record
     data=$("$PYTHON" -I -c "from seq2seq.config import load_config; c = load_config('$config'); print(c.data.resolved_dir(c.name))")
     name=$(basename "$config" .yaml)
     [ -f "$data/names-test/places.expect" ] || "$PYTHON" scripts/make_names_test.py --data-dir "$data" --out-dir "$data/names-test"
+    [ -f "$data/long-test/long.src" ] || "$PYTHON" scripts/make_long_test.py --data-dir "$data" --out-dir "$data/long-test"
     for seed in "$@"; do
         run=runs/$name-$SERIES-${minutes}min-seed$seed
         local train=(s2s train --config "$config" --set train.max_minutes="$minutes" --set train.seed="$seed"
@@ -57,7 +59,8 @@ runs() {  # runs CONFIG MINUTES SEED...: train each seed, then write its record
         [ "$seed" = 1 ] && [ -f "$MULTI30K/val.fr" ] && multi30k=(--multi30k "$MULTI30K")
         "$PYTHON" scripts/record_run.py --run "$run" --config "$config" --minutes "$minutes" --seed "$seed" \
             --series "$SERIES" --description "${S2S_NOTE:-Runs of $config at commit $COMMIT (scripts/reproduce_results.sh).}" \
-            --command "$INVOCATION" --train-command "$(printf '%q ' "${train[@]}" | sed 's/ $//')" --tests "$data/names-test" "${multi30k[@]}"
+            --command "$INVOCATION" --train-command "$(printf '%q ' "${train[@]}" | sed 's/ $//')" --tests "$data/names-test" \
+            --long "$data/long-test" "${multi30k[@]}"
     done
 }
 

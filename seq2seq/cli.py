@@ -34,6 +34,14 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
 MaxRepeatsOption = Annotated[Optional[int], typer.Option(
     "--max-repeats", min=0, help="end a translation that repeats one piece (or a run of up to 4) this many "
                                  "times in a row; 0 = never (default: the run's decode.max_repeats)")]
+NoRepeatNgramOption = Annotated[Optional[int], typer.Option(
+    "--no-repeat-ngram", min=0, help="no translation repeats an n-gram of this many subwords; 0 = off (default: "
+                                     "the run's decode.no_repeat_ngram)")]
+MaxPieceRunOption = Annotated[Optional[int], typer.Option(
+    "--max-piece-run", min=0, help="no translation has one subword more than this many times in a row; 0 = no "
+                                   "limit (default: the run's decode.max_piece_run)")]
+NoSplitOption = Annotated[bool, typer.Option(
+    "--no-split", help="translate each line as one sequence, not split into its sentences (decode.split_sentences)")]
 LengthPenaltyOption = Annotated[Optional[float], typer.Option(
     "--length-penalty", min=0.0, help="length penalty exponent alpha (default: the run's decode.length_penalty)")]
 PenaltyKindOption = Annotated[Optional[str], typer.Option(
@@ -157,6 +165,9 @@ def evaluate(
     beam: Annotated[Optional[int], typer.Option("--beam", min=1, help="beam size; default decode.beam_size")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
     max_repeats: MaxRepeatsOption = None,
+    no_repeat_ngram: NoRepeatNgramOption = None,
+    max_piece_run: MaxPieceRunOption = None,
+    no_split: NoSplitOption = False,
     length_penalty: LengthPenaltyOption = None,
     length_penalty_kind: PenaltyKindOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
@@ -182,14 +193,17 @@ def evaluate(
                             "--output, --by-length or --expect")
         sweep_command(model=model, split=split, src=src, ref=ref, beams=sweep_beams, alphas=sweep_alphas,
                       kinds=sweep_kinds, batch_tokens=batch_tokens, max_repeats=max_repeats, json_output=json_output,
-                      device=device, precision=precision)
+                      device=device, precision=precision, no_repeat_ngram=no_repeat_ngram,
+                      max_piece_run=max_piece_run, split_sentences=False if no_split else None)
         return
     from seq2seq.evaluate import evaluate_command
 
     evaluate_command(model=model, split=split, src=src, ref=ref, beam=beam, batch_tokens=batch_tokens,
                      max_repeats=max_repeats, length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
                      json_output=json_output, by_length=by_length, output=output, expect=expect, device=device,
-                     precision=precision, protect_entities=False if no_protect_entities else None)
+                     precision=precision, protect_entities=False if no_protect_entities else None,
+                     no_repeat_ngram=no_repeat_ngram, max_piece_run=max_piece_run,
+                     split_sentences=False if no_split else None)
 
 
 @app.command("average")
@@ -234,6 +248,9 @@ def serve(
     max_batch_chars: Annotated[int, typer.Option("--max-batch-chars", min=1, help="most characters x beam in one batch (bounds how long one batch holds the model)")] = 8000,
     max_queued_texts: Annotated[int, typer.Option("--max-queued-texts", min=1, help="most sentences waiting in the server; more are answered 503")] = 4096,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch threads (default: all cores)")] = None,
+    no_repeat_ngram: NoRepeatNgramOption = None,
+    max_piece_run: MaxPieceRunOption = None,
+    no_split: NoSplitOption = False,
     device: DeviceOption = None,
     precision: PrecisionOption = None,
 ) -> None:
@@ -241,6 +258,8 @@ def serve(
     from seq2seq.serve import Limits, serve_command
 
     serve_command(model=model, host=host, port=port, beam=beam, threads=threads, device=device, precision=precision,
+                  no_repeat_ngram=no_repeat_ngram, max_piece_run=max_piece_run,
+                     split_sentences=False if no_split else None,
                   limits=Limits(max_texts=max_texts, max_chars=max_chars, max_request_chars=max_request_chars,
                                 max_beam=max_beam, max_body_bytes=max_body_bytes, window_ms=window_ms,
                                 max_batch_chars=max_batch_chars, max_queued_texts=max_queued_texts))
@@ -257,6 +276,9 @@ def translate(
     max_len: Annotated[Optional[int], typer.Option("--max-len", min=1, help="cut translations at this many subwords (without it the bound is decode.max_len_ratio x source + decode.max_len_offset)")] = None,
     batch_tokens: Annotated[Optional[int], typer.Option("--batch-tokens", min=1, help="source tokens per batch")] = None,
     max_repeats: MaxRepeatsOption = None,
+    no_repeat_ngram: NoRepeatNgramOption = None,
+    max_piece_run: MaxPieceRunOption = None,
+    no_split: NoSplitOption = False,
     length_penalty: LengthPenaltyOption = None,
     length_penalty_kind: PenaltyKindOption = None,
     plot_attention: Annotated[Optional[Path], typer.Option("--plot-attention", help="save an attention heat map (PNG) of the one input sentence")] = None,
@@ -272,7 +294,9 @@ def translate(
     translate_command(text=text or [], model=model, input_file=input_file, output=output, beam=beam,
                       n_best=n_best, max_len=max_len, batch_tokens=batch_tokens, max_repeats=max_repeats,
                       length_penalty=length_penalty, length_penalty_kind=length_penalty_kind, plot_attention=plot_attention, layer=layer, head=head,
-                      device=device, precision=precision, protect_entities=False if no_protect_entities else None)
+                      device=device, precision=precision, protect_entities=False if no_protect_entities else None,
+                      no_repeat_ngram=no_repeat_ngram, max_piece_run=max_piece_run,
+                     split_sentences=False if no_split else None)
 
 
 class Terminated(KeyboardInterrupt):

@@ -177,6 +177,11 @@ class TrainConfig:
     subword_sampling: float = option(
         0.0, "subword regularisation: encode the training pairs anew each epoch with SentencePiece "
         "sampling of this alpha (BPE-dropout probability for bpe, e.g. 0.1; 0 = off)", low=0.0, high=1.0)
+    concat_augmentation: float = option(
+        0.0, "probability that a training example is its pair joined with 1 to train.concat_max_pairs - 1 other "
+        "random pairs of its shard, on both sides, anew each epoch (0 = off; teaches long lines and several "
+        "sentences in one line)", low=0.0, high=1.0)
+    concat_max_pairs: int = option(4, "most pairs train.concat_augmentation joins into one example", low=2)
     seed: int = option(1, "seed of weights, shuffling and dropout")
     data_workers: int = option(1, "processes that make the training batches (ids, subword sampling) beside "
                                "training (0 = in the training process); the batches are the same", low=0)
@@ -202,6 +207,15 @@ class DecodeConfig:
     max_repeats: int = option(
         8, "end a hypothesis whose last pieces are one piece, or one run of up to 4 pieces, repeated this "
         "many times in a row (stops 'house house house ...'; 0 = never)", low=0)
+    no_repeat_ngram: int = option(
+        4, "no output repeats an n-gram of this many pieces: the piece that would is blocked (0 = off; as fairseq's "
+        "--no-repeat-ngram-size and CTranslate2's no_repeat_ngram_size)", low=0)
+    max_piece_run: int = option(
+        2, "no output has one piece more than this many times in a row: the piece that would is blocked (stops "
+        "'indededed', 'fire fire fire'; 0 = no limit; an exported CTranslate2 model has no such rule)", low=0)
+    split_sentences: bool = option(
+        True, "split each input line into its sentences (seq2seq/sentences.py), translate them in one batch and join "
+        "their translations: one output line per input line (false, or --no-split: the line as one sequence)")
     batch_tokens: int = option(8000, "source tokens per decoding batch", low=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
         "fp32", "number format of decoding (auto: bf16 where training's auto would pick it)")

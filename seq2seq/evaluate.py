@@ -67,14 +67,18 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
                      beam: int | None, batch_tokens: int | None, max_repeats: int | None,
                      length_penalty: float | None = None, length_penalty_kind: str | None = None, json_output: bool,
                      by_length: bool, output: Path | None, expect: Path | None = None, device: str | None = None,
-                     precision: str | None = None, protect_entities: bool | None = None) -> None:
+                     precision: str | None = None, protect_entities: bool | None = None,
+                     no_repeat_ngram: int | None = None, max_piece_run: int | None = None,
+                     split_sentences: bool | None = None) -> None:
     """`s2s eval`: translate a test set, score it, print (or print JSON), keep what was asked."""
     from seq2seq.allocator import keep_large_tensors_on_the_heap
     from seq2seq.loading import open_translator
 
     translator = open_translator(resolve_model(model), beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats,
                                  length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
-                                 device=device, precision=precision, protect_entities=protect_entities)
+                                 device=device, precision=precision, protect_entities=protect_entities,
+                                 no_repeat_ngram=no_repeat_ngram,
+                                 max_piece_run=max_piece_run, split=split_sentences)
     keep_large_tensors_on_the_heap()
     src_path, ref_path, set_name = eval_files(translator.config, split, src, ref)
     sources, references = read_test_set(src_path, ref_path)

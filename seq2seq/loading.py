@@ -32,7 +32,9 @@ def open_translator(path: str | Path, *, device: str | None = None, precision: s
             raise UserError(f"--precision {precision}: an exported CTranslate2 model computes in the quantization "
                             "it was exported with; drop --precision, or export again with "
                             "s2s export --quantization float32|bfloat16|float16|int8|int16")
-        taken = ("beam", "batch_tokens", "length_penalty", "protect_entities")
+        taken = ("beam", "batch_tokens", "length_penalty", "protect_entities", "no_repeat_ngram", "split")
+        if not options.get("max_piece_run"):  # 0: what CTranslate2 does anyway
+            options = {key: value for key, value in options.items() if key != "max_piece_run"}
         unsupported = [key for key, value in options.items() if value is not None and key not in taken]
         if unsupported:
             raise UserError(f"{path}: an exported CTranslate2 model takes no {', '.join(unsupported)}")

@@ -16,6 +16,11 @@ LENGTH_BUCKETS: list[tuple[str, int, float]] = [
     ("1-5", 0, 5), ("6-10", 6, 10), ("11-15", 11, 15), ("16-20", 16, 20), ("21-30", 21, 30),
     ("31+", 31, float("inf")),
 ]
+# For long input (issue 32's joined tests): up to 100 words.
+LONG_BUCKETS: list[tuple[str, int, float]] = [
+    ("1-10", 0, 10), ("11-20", 11, 20), ("21-30", 21, 30), ("31-40", 31, 40), ("41-50", 41, 50), ("51-70", 51, 70),
+    ("71-100", 71, 100), ("101+", 101, float("inf")),
+]
 
 
 def _check_same_length(hypotheses: Sequence[str], references: Sequence[str]) -> None:
@@ -48,16 +53,16 @@ def full_scores(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
     return scores
 
 
-def bleu_by_length(sources: list[str], hypotheses: list[str],
-                   references: list[str]) -> list[dict[str, Any]]:
-    """Corpus BLEU per source-length bucket (whitespace words; see LENGTH_BUCKETS).
+def bleu_by_length(sources: list[str], hypotheses: list[str], references: list[str],
+                   buckets: Sequence[tuple[str, int, float]] = tuple(LENGTH_BUCKETS)) -> list[dict[str, Any]]:
+    """Corpus BLEU per source-length bucket (whitespace words; LENGTH_BUCKETS unless `buckets`).
 
     Returns [{"bucket": "1-5", "sentences": n, "bleu": float or None (empty bucket)}].
     """
     from sacrebleu.metrics import BLEU
 
     rows = []
-    for label, low, high in LENGTH_BUCKETS:
+    for label, low, high in buckets:
         members = [i for i, s in enumerate(sources) if low <= len(s.split()) <= high]
         bleu = None
         if members:

@@ -1,6 +1,7 @@
 """The text pipeline every engine shares: sentences in, translations out.
 
-    sentences
+    lines
+      -> split       each line into its sentences (decode.split_sentences; seq2seq/sentences.py)
       -> normalise   as the training data was (normalization, lowercase, elision splitting)
       -> protect     names, numbers, dates and places become symbols (models trained with them)
       -> encode      SentencePiece ids of the source
@@ -9,7 +10,8 @@
       -> engine      token ids in, hypotheses (ids, scores, attention if any) out
       -> decode      ids back into text
       -> restore     each symbol's words put back
-      -> one line    per input: no output holds a line break (LINE_BREAKS)
+      -> one line    per input: no output holds a line break (LINE_BREAKS); a split line's
+                     sentences' translations joined again (their attention side by side)
 
 `TextTranslator.translate_batch` runs it. An engine is a subclass that supplies only the step in
 the middle: `max_positions`, `_batches` (how many sentences fit in one of its batches) and
@@ -35,6 +37,7 @@ from seq2seq.data.normalize import normalize_text
 from seq2seq.errors import UserError
 from seq2seq.entities import Protector, protect_all, restore, shown_pieces, symbol_ids
 from seq2seq.search import Hypothesis, SearchOptions
+from seq2seq.sentences import join_sentences, split_sentences
 from seq2seq.special_tokens import EOS_ID
 
 # Longest source and output (in subwords, EOS/BOS included) for models whose positional
@@ -90,7 +93,9 @@ class Sources:
 # API argument -> the decode key it overrides: its type and range (the CLI's options have the same)
 DECODE_ARGUMENTS = {"beam": "beam_size", "length_penalty": "length_penalty",
                     "length_penalty_kind": "length_penalty_kind", "batch_tokens": "batch_tokens",
-                    "max_repeats": "max_repeats", "protect_entities": "protect_entities"}
+                    "max_repeats": "max_repeats", "no_repeat_ngram": "no_repeat_ngram",
+                    "max_piece_run": "max_piece_run",
+                    "split": "split_sentences", "protect_entities": "protect_entities"}
 # arguments of one call that set no decode key, as --n-best and --max-len take them
 CALL_ARGUMENTS: dict[str, tuple[dataclasses.Field, Any]] = {
     "n_best": (option(1, "hypotheses per sentence", low=1), int),
@@ -191,6 +196,20 @@ def search_in_batches(search_batch: SearchBatch, sources: Sequence[list[int]], m
     return found
 
 
+def _side_by_side(attentions: list[Any]) -> Any:
+    """Attention of a line's sentences, (target_k, layers, heads, source_k) each, as one block-diagonal
+    (sum of targets, layers, heads, sum of sources); None where the engine gives none."""
+    if any(a is None for a in attentions):
+        return None
+    rows, columns = sum(a.shape[0] for a in attentions), sum(a.shape[-1] for a in attentions)
+    whole = attentions[0].new_zeros((rows, *attentions[0].shape[1:-1], columns))
+    row = column = 0
+    for a in attentions:
+        whole[row:row + a.shape[0], ..., column:column + a.shape[-1]] = a
+        row, column = row + a.shape[0], column + a.shape[-1]
+    return whole
+
+
 # ---------------------------------------------------------------------------------------------
 # Entities: what the pipeline asks of them
 
@@ -222,6 +241,7 @@ class TextTranslator:
     lowercase: bool
     elision: str | None  # the source language whose elisions are split (data.split_elision)
     protector: Protector | None  # the model's entity symbols (train.protect_entities), when it has them
+    languages: tuple[str | None, str | None] = (None, None)  # data.src_lang, data.tgt_lang: how to split and join
 
     @overload
     def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
@@ -237,8 +257,9 @@ class TextTranslator:
 
     def translate_batch(self, sentences: Iterable[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
-                        attention: bool = False) -> list[TranslationResult]:
-        """Translate raw sentences: normalise, protect, encode, search in length-sorted batches, decode, restore.
+                        attention: bool = False, split: bool | None = None) -> list[TranslationResult]:
+        """Translate raw lines: split into sentences, normalise, protect, encode, search in length-sorted
+        batches, decode, restore, join.
 
         Returns one TranslationResult per sentence, in input order, with up to n_best hypotheses
         (the beam is widened to n_best if narrower). Empty or whitespace-only sentences give one
@@ -250,11 +271,27 @@ class TextTranslator:
         result its source pieces (an empty sentence: an empty attention, no pieces).
         `sentences` may be any iterable of str, read once; the other arguments are checked as the
         command line checks them (`check_argument`: a UserError naming the argument).
+        With split (default: settings.split_sentences) a line of several sentences is translated as
+        its sentences, each among the batch's others, and their translations joined: its k-th
+        hypothesis joins the sentences' k-th (their last, where a sentence has fewer), scored by
+        the sum of their scores; max_len bounds each sentence; its attention puts the sentences'
+        side by side (each with its EOS row and column, zero between sentences).
         """
         sentences = sentence_list(sentences)
-        settings = with_arguments(self.settings, beam=beam, batch_tokens=batch_tokens)
+        settings = with_arguments(self.settings, beam=beam, batch_tokens=batch_tokens, split=split)
         n_best, max_len, attention = (check_argument(name, value) for name, value in
                                       (("n_best", n_best), ("max_len", max_len), ("attention", attention)))
+        if settings.split_sentences:
+            parts = [split_sentences(sentence, self.languages[0]) for sentence in sentences]
+            if any(len(p) > 1 for p in parts):
+                found = iter(self._translate([p for line in parts for p in line], settings, n_best, max_len, attention))
+                return [self._joined(sentence, [next(found) for _ in line], attention)
+                        for sentence, line in zip(sentences, parts)]
+        return self._translate(sentences, settings, n_best, max_len, attention)
+
+    def _translate(self, sentences: list[str], settings: DecodeConfig, n_best: int, max_len: int | None,
+                   attention: bool) -> list[TranslationResult]:
+        """`translate_batch` of sentences that are not split (arguments checked)."""
         protector = self.protector if settings.protect_entities else None
         results = [TranslationResult(sentence, [self._nothing(attention)], [] if attention else None)
                    for sentence in sentences]
@@ -270,6 +307,7 @@ class TextTranslator:
                                 penalty=settings.length_penalty_kind,
                                 symbols=search_symbols(self.src_tokenizer, self.tgt_tokenizer, protector),
                                 n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
+                                no_repeat_ngram=settings.no_repeat_ngram, max_piece_run=settings.max_piece_run,
                                 cut_at_max_len=max_len is not None)
         sources = [ids + [EOS_ID] for ids in ready.ids]
         max_lengths = output_bounds(ready.ids, settings, max_len, self.max_positions)
@@ -283,6 +321,21 @@ class TextTranslator:
                 pieces = self.src_tokenizer.pieces(source_ids)
                 results[index].source_pieces = shown(pieces, originals, self.protector, target=False)
         return results
+
+    def _joined(self, line: str, parts: list[TranslationResult], attention: bool) -> TranslationResult:
+        """The result of a line from the results of its sentences (see `translate_batch`)."""
+        joined = TranslationResult(line, [], None)
+        for k in range(max(len(part.hypotheses) for part in parts)):
+            hyps = [part.hypotheses[min(k, len(part.hypotheses) - 1)] for part in parts]
+            text = join_sentences([hyp.text for hyp in hyps], self.languages[1])
+            hyp = Translation([t for h in hyps for t in h.tokens], sum(h.score for h in hyps), None, text)
+            if attention:
+                hyp.pieces = [piece for h in hyps for piece in h.pieces or []]
+                hyp.attention = _side_by_side([h.attention for h in hyps])
+            joined.hypotheses.append(hyp)
+        if attention:
+            joined.source_pieces = [piece for part in parts for piece in part.source_pieces or []]
+        return joined
 
     def sources(self, sentences: Sequence[str], protector: Protector | None) -> Sources:
         """Normalise, protect, encode and cut: the sentences as the engine reads them."""

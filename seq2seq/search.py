@@ -20,6 +20,8 @@ Conventions (see `seq2seq.special_tokens`):
 * no hypothesis ends before `min_length` tokens (MIN_LENGTH, 1: a model that gives the empty
   output a high probability would otherwise win every long sentence with it);
 * a hypothesis `must_end` (only EOS may follow) at its length limit or when it repeats itself;
+* with `no_repeat_ngram` n, no hypothesis repeats an n-gram of pieces (the piece that would is blocked),
+  and with `max_piece_run` k none has one piece more than k times in a row;
 * with `symbols` (placeholder pieces: seq2seq/entities/), every symbol of the source appears
   in the output as often as in the source, no more and no less: a symbol is not an output once
   placed (nor ever, when the source has none), and EOS is not one while a symbol is missing,
@@ -32,15 +34,13 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.entities import SymbolCounts
-from seq2seq.repetition import repeating
+from seq2seq.search_rules import NEG_INF, apply_rules_, log_probs_of
 from seq2seq.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
-NEG_INF = float("-inf")
 PenaltyKind = Literal["gnmt", "length"]
 MIN_LENGTH = 1  # tokens before EOS may come, unless the length limit ends the hypothesis sooner
 
@@ -69,6 +69,10 @@ class SearchOptions:
     # A hypothesis that repeats itself (see `repeating`) must end there (0: never): stops
     # "house house house ..." running to the length limit.
     max_repeats: int = 0
+    # No hypothesis repeats an n-gram of this many pieces (0: no blocking): see repetition.py.
+    no_repeat_ngram: int = 0
+    # No piece stands more than this many times in a row (0: no limit): see repetition.py.
+    max_piece_run: int = 0
     # True: max_lengths cut translations short (a cut hypothesis is scored without its forced
     # EOS, as greedy search would print its prefix); False: they are a safety bound and the
     # forced EOS counts with the model's probability.
@@ -85,7 +89,9 @@ def search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
     max_lengths: (batch,) or an int, tokens allowed before the EOS.
     """
-    limits = {"max_repeats": options.max_repeats, "cut_at_max_len": options.cut_at_max_len,
+    limits = {"max_repeats": options.max_repeats, "no_repeat_ngram": options.no_repeat_ngram,
+              "max_piece_run": options.max_piece_run,
+              "cut_at_max_len": options.cut_at_max_len,
               "penalty": options.penalty, "min_length": options.min_length,
               "symbols": SymbolCounts.of(src_tokens, options.symbols)}
     if options.beam_size == 1:
@@ -110,44 +116,6 @@ def _as_lengths(max_lengths: Tensor | Sequence[int] | int, batch: int) -> Tensor
     return torch.as_tensor(max_lengths, dtype=torch.long).reshape(batch).cpu()
 
 
-def _log_probs(logits: Tensor) -> Tensor:
-    """(rows, vocab) scores -> log-probabilities; PAD and BOS are never outputs (-inf)."""
-    log_probs = F.log_softmax(logits.float(), dim=-1)
-    log_probs[:, PAD_ID] = NEG_INF
-    log_probs[:, BOS_ID] = NEG_INF
-    return log_probs
-
-
-def _apply_rules_(log_probs: Tensor, step: int, at_limit: Tensor, history: Tensor, sentences: Tensor,
-                  min_length: int, max_repeats: int, cut_at_max_len: bool, symbols: SymbolCounts | None) -> Tensor:
-    """In place, the rules of every step of both searches (see the module docstring); returns
-    the (rows,) bool rows that must end, where only EOS is left.
-
-    log_probs: (rows, vocab); at_limit: (rows,) bool; history: (rows, step - 1) the tokens so
-    far; sentences: (rows,) each row's sentence in the batch.
-    """
-    if step <= min_length:  # no EOS yet, except where the length limit ends the row
-        log_probs[:, EOS_ID] = log_probs[:, EOS_ID].masked_fill(~at_limit, NEG_INF)
-    must_end = (at_limit | repeating(history, max_repeats)) if max_repeats else at_limit
-    if symbols is not None:
-        symbols.place_(log_probs, history, sentences, must_end)
-    _force_eos_(log_probs, must_end, at_limit if cut_at_max_len else None)
-    return must_end
-
-
-def _force_eos_(log_probs: Tensor, must_end: Tensor, cut: Tensor | None) -> None:
-    """In place: rows marked in `must_end` may only emit EOS (every other column becomes -inf);
-    rows marked in `cut` (the length limit cut them, the model did not end them) get it for free."""
-    if not bool(must_end.any()):
-        return
-    rows = must_end.nonzero().squeeze(1)
-    eos_log_probs = log_probs[rows, EOS_ID]
-    log_probs[rows] = NEG_INF
-    log_probs[rows, EOS_ID] = eos_log_probs
-    if cut is not None:
-        log_probs[cut.nonzero().squeeze(1), EOS_ID] = 0.0
-
-
 # ---------------------------------------------------------------------------------------------
 # Greedy search
 
@@ -156,7 +124,8 @@ def _force_eos_(log_probs: Tensor, must_end: Tensor, cut: Tensor | None) -> None
 def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                   max_lengths: Tensor | Sequence[int] | int, *, alpha: float = 0.0, need_attention: bool = False,
                   max_repeats: int = 0, cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
-                  min_length: int = MIN_LENGTH, symbols: SymbolCounts | None = None) -> list[Hypothesis]:
+                  min_length: int = MIN_LENGTH, symbols: SymbolCounts | None = None,
+                  no_repeat_ngram: int = 0, max_piece_run: int = 0) -> list[Hypothesis]:
     """Pick the most probable token at every step, for a whole batch at once.
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -164,7 +133,8 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     Returns one Hypothesis per sentence (score with length penalty `alpha`; attention
     (tgt_len + 1, layers, heads, src_len) when need_attention and the model has attention).
     Finished sentences leave the batch; decoding stops when every sentence is finished.
-    max_repeats, cut_at_max_len, penalty and min_length: see SearchOptions; symbols: its counts.
+    max_repeats, no_repeat_ngram, max_piece_run, cut_at_max_len, penalty and min_length: see SearchOptions;
+    symbols: its counts.
     """
     batch = src_tokens.size(0)
     device = src_tokens.device
@@ -183,9 +153,9 @@ def greedy_decode(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     while sentence_ids.numel():
         step += 1
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
-        log_probs = _log_probs(logits)  # (active, vocab)
-        must_end = _apply_rules_(log_probs, step, step > max_len, history, sentence_ids, min_length, max_repeats,
-                                 cut_at_max_len, symbols)
+        log_probs = log_probs_of(logits)  # (active, vocab)
+        must_end = apply_rules_(log_probs, step, step > max_len, history, sentence_ids, min_length, max_repeats,
+                                 cut_at_max_len, symbols, no_repeat_ngram, max_piece_run)
         best_log_probs, tokens = log_probs.max(dim=-1)  # (active,)
         tokens = tokens.masked_fill(must_end, EOS_ID)  # (the row ends even where EOS has probability 0)
         log_prob_sums += best_log_probs
@@ -336,7 +306,8 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
                 max_lengths: Tensor | Sequence[int] | int, beam_size: int, *, alpha: float = 0.0,
                 n_best: int = 1, need_attention: bool = False, max_repeats: int = 0,
                 cut_at_max_len: bool = False, penalty: PenaltyKind = "gnmt",
-                min_length: int = MIN_LENGTH, symbols: SymbolCounts | None = None) -> list[list[Hypothesis]]:
+                min_length: int = MIN_LENGTH, symbols: SymbolCounts | None = None,
+                no_repeat_ngram: int = 0, max_piece_run: int = 0) -> list[list[Hypothesis]]:
     """Batched beam search with a length penalty (see the module docstring).
 
     src_tokens: (batch, src_len) long; src_lengths: (batch,) long (EOS included);
@@ -352,7 +323,8 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     hypothesis can still reach, or when it reaches its maximum length; done sentences leave
     the batch. That bound is exact, so a wide enough beam returns the true n best. A beam of
     one keeps no alternatives: it stops at its first EOS and is exactly greedy search.
-    max_repeats, cut_at_max_len, penalty and min_length: see SearchOptions; symbols: its counts.
+    max_repeats, no_repeat_ngram, max_piece_run, cut_at_max_len, penalty and min_length: see SearchOptions;
+    symbols: its counts.
     """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) must not exceed beam_size ({beam_size})")
@@ -373,11 +345,12 @@ def beam_search(model: Seq2SeqModel, src_tokens: Tensor, src_lengths: Tensor,
     while True:
         step += 1
         logits, state, attn = model.decode_step(memory, state, prev_tokens, need_attention)
-        log_probs = _log_probs(logits)  # (active * width, vocab)
+        log_probs = log_probs_of(logits)  # (active * width, vocab)
         sentences_at_limit = step > beams.max_len  # (active,)
         width = beams.width  # rows per sentence
-        _apply_rules_(log_probs, step, sentences_at_limit.repeat_interleave(width), beams.history,
-                      beams.sentence_ids.repeat_interleave(width), min_length, max_repeats, cut_at_max_len, symbols)
+        apply_rules_(log_probs, step, sentences_at_limit.repeat_interleave(width), beams.history,
+                      beams.sentence_ids.repeat_interleave(width), min_length, max_repeats, cut_at_max_len, symbols,
+                      no_repeat_ngram, max_piece_run)
         if need_attention and attn is not None:
             attn = attn.float().unsqueeze(1)  # (active * width, 1, layers, heads, src_len)
             beams.attention = attn if beams.attention is None else torch.cat([beams.attention, attn], dim=1)

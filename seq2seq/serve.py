@@ -200,7 +200,9 @@ def model_info(translator: Any, path: Path) -> dict[str, Any]:
 
 
 def serve_command(*, model: Path | None, host: str, port: int, beam: int | None, limits: Limits,
-                  threads: int | None, device: str | None = None, precision: str | None = None) -> None:
+                  threads: int | None, device: str | None = None, precision: str | None = None,
+                  no_repeat_ngram: int | None = None, max_piece_run: int | None = None,
+                  split_sentences: bool | None = None) -> None:
     """`s2s serve`: load the model once, then answer HTTP requests until Ctrl-C."""
     missing = [name for name in ("fastapi", "uvicorn") if not _importable(name)]
     if missing:  # before the (slow) model load
@@ -216,7 +218,8 @@ def serve_command(*, model: Path | None, host: str, port: int, beam: int | None,
         torch.set_num_threads(threads)
     _check_port(host, port)  # before the model loads: a bad host or a busy port fails at once
     path = resolve_model(model)
-    translator = open_translator(path, beam=beam, device=device, precision=precision)
+    translator = open_translator(path, beam=beam, device=device, precision=precision, no_repeat_ngram=no_repeat_ngram,
+                                 max_piece_run=max_piece_run, split=split_sentences)
     try:  # a model that cannot translate must not answer /health with ok
         translator.translate_batch(["Hello."])
     except Exception as exc:  # noqa: BLE001 - said in one line

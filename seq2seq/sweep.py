@@ -48,7 +48,9 @@ def sweep_grid(beams: list[int], alphas: list[float], kinds: list[str]) -> list[
 
 def sweep_command(*, model: Path | None, split: str, src: Path | None, ref: Path | None, beams: str,
                   alphas: str, kinds: str, batch_tokens: int | None, max_repeats: int | None,
-                  json_output: bool, device: str | None = None, precision: str | None = None) -> None:
+                  json_output: bool, device: str | None = None, precision: str | None = None,
+                  no_repeat_ngram: int | None = None, max_piece_run: int | None = None,
+                  split_sentences: bool | None = None) -> None:
     """Decode the set with every setting of the grid; print a table (or JSON lines) and the best."""
     from sacrebleu.metrics import BLEU, CHRF
 
@@ -65,7 +67,8 @@ def sweep_command(*, model: Path | None, split: str, src: Path | None, ref: Path
         raise UserError(f"{path}: sweep the s2s run the export came from (CTranslate2 models use the "
                         "length kind only); then export it again, or pass --beam/--length-penalty to eval")
     translator: Any = open_translator(path, batch_tokens=batch_tokens, max_repeats=max_repeats, device=device,
-                                      precision=precision)
+                                      precision=precision, no_repeat_ngram=no_repeat_ngram,
+                                      max_piece_run=max_piece_run, split=split_sentences)
     keep_large_tensors_on_the_heap()
     src_path, ref_path, set_name = eval_files(translator.config, split, src, ref)
     sources, references = read_test_set(src_path, ref_path)

@@ -173,7 +173,9 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
                       batch_tokens: int | None, max_repeats: int | None, plot_attention: Path | None,
                       length_penalty: float | None = None, length_penalty_kind: str | None = None,
                       layer: int | None, head: int | None, device: str | None = None,
-                      precision: str | None = None, protect_entities: bool | None = None) -> None:
+                      precision: str | None = None, protect_entities: bool | None = None,
+                      no_repeat_ngram: int | None = None, max_piece_run: int | None = None,
+                      split_sentences: bool | None = None) -> None:
     """`s2s translate`: see the module docstring; one output line per input line."""
     from seq2seq.loading import open_translator
 
@@ -194,7 +196,9 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
 
     translator = open_translator(model, beam=beam, batch_tokens=batch_tokens, max_repeats=max_repeats,
                                  length_penalty=length_penalty, length_penalty_kind=length_penalty_kind,
-                                 device=device, precision=precision, protect_entities=protect_entities)
+                                 device=device, precision=precision, protect_entities=protect_entities,
+                                 no_repeat_ngram=no_repeat_ngram,
+                                 max_piece_run=max_piece_run, split=split_sentences)
     keep_large_tensors_on_the_heap()
     if n_best is not None and beam is not None and n_best > beam:
         raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")

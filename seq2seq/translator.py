@@ -60,6 +60,8 @@ class Translator(TextTranslator):
         self.config = config  # the model's whole config, when known
         self.path = path  # the checkpoint it came from, when loaded
         self.protector = protector  # the model's entity symbols (train.protect_entities), when it has them
+        if config is not None:  # how a line is split into sentences and their translations joined
+            self.languages = (config.data.src_lang, config.data.tgt_lang)
 
     @classmethod
     def for_config(cls, model: Seq2SeqModel, src_tokenizer: Any, tgt_tokenizer: Any, config: Config,
@@ -73,11 +75,13 @@ class Translator(TextTranslator):
     def load(cls, path: str | Path, *, beam: int | None = None, length_penalty: float | None = None,
              batch_tokens: int | None = None, max_repeats: int | None = None,
              length_penalty_kind: str | None = None, device: str | torch.device | None = None,
-             precision: str | None = None, protect_entities: bool | None = None) -> Translator:
+             precision: str | None = None, protect_entities: bool | None = None,
+             no_repeat_ngram: int | None = None, max_piece_run: int | None = None,
+             split: bool | None = None) -> Translator:
         """Load a run directory (its best.pt, else last.pt) or one checkpoint file.
 
-        beam, length_penalty, length_penalty_kind, batch_tokens and max_repeats override the run's
-        decode settings. device is where the model runs ("auto" by default: the CUDA GPU when
+        beam, length_penalty, length_penalty_kind, batch_tokens, max_repeats, no_repeat_ngram, max_piece_run and split
+        (decode.split_sentences) override the run's decode settings. device is where the model runs ("auto" by default: the CUDA GPU when
         there is one, else the CPU; "cpu", "cuda", "cuda:1", "mps"); precision is the number
         format of its weights and matrix products ("fp32", "bf16", "fp16" or "auto"; default the
         run's decode.precision). Scores, log-probabilities and returned attention stay float32.
@@ -91,7 +95,8 @@ class Translator(TextTranslator):
         bound_primitive_caches()  # a server decodes batches of ever new shapes
 
         arguments = dict(beam=beam, length_penalty=length_penalty, batch_tokens=batch_tokens, max_repeats=max_repeats,
-                         length_penalty_kind=length_penalty_kind, protect_entities=protect_entities)
+                         length_penalty_kind=length_penalty_kind, protect_entities=protect_entities,
+                         no_repeat_ngram=no_repeat_ngram, max_piece_run=max_piece_run, split=split)
         with_arguments(DecodeConfig(), **arguments)  # bad values fail before the (slow) checkpoint load
         target = resolve_device(device, "device")
         if precision is not None:  # a bad name fails before the (slow) checkpoint load

@@ -169,7 +169,7 @@ def test_an_export_never_outputs_bos_or_pad(tmp_path):
     payload["model_state"] = model.state_dict()
     save_checkpoint(run / "best.pt", payload)
     sentences = ["Bonjour.", "Où est la gare ?", "Il fait beau aujourd'hui."]
-    s2s = Translator.load(run, beam=1).translate_batch(sentences)
+    s2s = Translator.load(run, beam=1, max_piece_run=0).translate_batch(sentences)  # as CTranslate2
     ct2 = CTranslate2Translator(export_ctranslate2(run, tmp_path / "ct2", "float32", force=False), beam=1)
     for beam in (1, 3):
         for result in ct2.translate_batch(sentences, beam=beam, n_best=min(beam, 2)):

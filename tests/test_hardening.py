@@ -22,7 +22,8 @@ import torch
 from seq2seq.config import config_from_dict, load_config
 from seq2seq.data.prepare import prepare_corpus
 from seq2seq.errors import UserError
-from seq2seq.search import SearchOptions, beam_search, greedy_decode, repeating, search
+from seq2seq.repetition import repeating
+from seq2seq.search import SearchOptions, beam_search, greedy_decode, search
 from seq2seq.translator import pad_sequences
 from test_decode import A, B, TableModel, markov_table, reverse_batch, reverser  # noqa: F401 (a fixture)
 from test_train import make_toy_data, run_training, toy_config, toy_pairs
@@ -408,11 +409,12 @@ def test_a_line_of_2000_repeated_words_does_not_come_back_as_a_runaway(run_dir, 
     save_checkpoint(runaway, payload)
 
     line = " ".join(["maison"] * 2000)
-    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", runaway, "--beam", "1", line)
+    no_blocking = ("--no-repeat-ngram", "0", "--max-piece-run", "0")  # the repetition stop alone
+    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", runaway, "--beam", "1", *no_blocking, line)
     assert code == 0, err
     with_stop = out.strip().split()
     code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", runaway, "--beam", "1",
-                             "--max-repeats", "0", line)
+                             "--max-repeats", "0", *no_blocking, line)
     assert code == 0, err
     without_stop = out.strip().split()
     assert len(with_stop) == 8 and len(without_stop) > 100, (len(with_stop), len(without_stop))

@@ -32,6 +32,20 @@ def test_every_k_consecutive_pairs_become_one_line_on_both_sides(tmp_path: Path)
     assert "2 lines of 3 test pairs (1 pair(s) left out)" in done.stdout
 
 
+def test_the_long_set_holds_the_test_and_dev_pairs_of_many_words(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, words in (("test", [3, 25, 19, 20]), ("dev", [30, 2])):
+        (data / f"{split}.src").write_text("".join(" ".join(["mot"] * n) + f" {split}{i}\n"
+                                                   for i, n in enumerate(words)), encoding="utf-8")
+        (data / f"{split}.tgt").write_text("".join(f"{split} {i}\n" for i in range(len(words))), encoding="utf-8")
+    done = run("--data-dir", str(data), "--out-dir", str(tmp_path / "long"), "--long-words", "21")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "long" / "long.tgt").read_text(encoding="utf-8").splitlines() == ["test 1", "test 3", "dev 0"]
+    assert [len(line.split()) for line in (tmp_path / "long" / "long.src").read_text().splitlines()] == [26, 21, 31]
+    assert "3 test and dev pairs of 21 source words or more" in done.stdout
+
+
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "test.src").write_text("a\nb\n", encoding="utf-8")
     (tmp_path / "test.tgt").write_text("a\n", encoding="utf-8")

@@ -51,13 +51,15 @@ def test_training_and_the_translator_never_import_a_command(path: Path):
 
 
 def test_search_imports_only_torch_the_interface_and_special_tokens():
-    imports = imported_modules(ast.parse((PACKAGE / "search.py").read_text(encoding="utf-8")))
-    ours = {m for m in imports if m.startswith("seq2seq")}
-    assert ours <= {"seq2seq.models.base", "seq2seq.models.base.Seq2SeqModel", "seq2seq.special_tokens",
-                    "seq2seq.repetition", "seq2seq.repetition.repeating",
-                    "seq2seq.entities", "seq2seq.entities.SymbolCounts",
-                    "seq2seq.special_tokens.BOS_ID", "seq2seq.special_tokens.EOS_ID",
-                    "seq2seq.special_tokens.PAD_ID"}, ours
+    allowed = {"seq2seq.models.base", "seq2seq.models.base.Seq2SeqModel", "seq2seq.special_tokens",
+               "seq2seq.repetition", "seq2seq.entities", "seq2seq.entities.SymbolCounts",
+               "seq2seq.special_tokens.BOS_ID", "seq2seq.special_tokens.EOS_ID", "seq2seq.special_tokens.PAD_ID"}
+    allowed |= {f"seq2seq.repetition.{name}" for name in ("repeating", "block_repeated_ngrams_", "block_piece_runs_")}
+    allowed |= {f"seq2seq.search_rules{name}" for name in ("", ".NEG_INF", ".apply_rules_", ".log_probs_of")}
+    for module in ("search.py", "search_rules.py"):  # the search and the rules of its steps
+        imports = imported_modules(ast.parse((PACKAGE / module).read_text(encoding="utf-8")))
+        ours = {m for m in imports if m.startswith("seq2seq")}
+        assert ours <= allowed, (module, ours - allowed)
     for helper in ("repetition.py", "entities/placement.py"):  # the search's own helpers: torch and the special tokens only
         helper_imports = imported_modules(ast.parse((PACKAGE / helper).read_text(encoding="utf-8")))
         assert {m for m in helper_imports if m.startswith("seq2seq")} <= {

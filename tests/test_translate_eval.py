@@ -31,7 +31,8 @@ EDGE_LINES = [
     "Jane visite l'Afrique en septembre.",
     "",
     "   \t  ",
-    " ".join(["Il fait très beau aujourd'hui, allons nous promener."] * 40)[:2000],  # 2,000 characters
+    # 2,000 characters of one sentence to the splitter (no capital after a period)
+    " ".join(["il fait très beau aujourd'hui, allons nous promener."] * 40)[:2000],
     "J'adore les 🍕 et les 🎉 ! 😀👍🏽",
     "con\rtrôle\x0bvertical\x0cpage\x1cfile\x85next\u2028line\u2029para\x00nul\x07bell",
     "\u00a0\u202f",

@@ -13,6 +13,8 @@ run re-makes exactly the batches it stopped in:
    longer fits model.max_positions keeps its prepared ids. The loader makes these for a whole
    shard before planning its batches (`augmented_rows`, seq2seq/data/augmented_rows.py), so the
    plan knows the new lengths, and passes them in; called without them, the maker makes its own;
+   with train.concat_augmentation, the rows it joins (seq2seq/data/concatenation.py) are made
+   there too: the row's ids (augmented or prepared) followed by those of the rows joined to it;
 3. with train.subword_sampling, every row's text (augmented or not) is encoded with a sampled
    segmentation (SentencePiece, one thread), seeded by (seed, epoch, shard, batch, side) -- and by
    a salt SentencePiece draws once per process (see `before_fork`), so a resumed run samples
@@ -38,6 +40,7 @@ from torch import Tensor
 from seq2seq.config import Config
 from seq2seq.data.augmented_rows import AugmentedRows, AugmentedRowsBuilder
 from seq2seq.data.batching import Batch, collate_pieces
+from seq2seq.data.concatenation import Concatenation
 from seq2seq.data.normalize import elision_language, split_elisions
 from seq2seq.data.shards import FLAGS, SRC_LEN, TGT_LEN, Shard
 from seq2seq.data.tokenizer import Tokenizer
@@ -57,11 +60,17 @@ class Augmentation:
     protector: Protector | None = None  # with train.protect_entities: what translation protects
     elision: str | None = None  # the source language whose elisions the corpus has split
     alpha: float = 0.0  # train.subword_sampling
+    concatenation: Concatenation | None = None  # train.concat_augmentation
     description: str | None = None  # for the log
 
     @property
     def active(self) -> bool:
-        return self.entities is not None or bool(self.alpha)
+        return self.changes_rows or bool(self.alpha)
+
+    @property
+    def changes_rows(self) -> bool:
+        """Some rows get other ids each epoch (`BatchMaker.augmented_rows` makes them)."""
+        return self.entities is not None or self.concatenation is not None
 
 
 def make_augmentation(config: Config, data_dir: Path, manifest: dict[str, Any], src_tok: Tokenizer,
@@ -91,6 +100,12 @@ def make_augmentation(config: Config, data_dir: Path, manifest: dict[str, Any], 
                          "(`s2s data prepare --force` adds them)")
     if augmentation.alpha:
         parts.append(f"subword segmentations sampled (alpha {augmentation.alpha:g})")
+    if train.concat_augmentation:
+        if augmentation.alpha:
+            raise UserError("train.concat_augmentation does not work with train.subword_sampling: "
+                            "set one of them to 0")
+        augmentation.concatenation = Concatenation(train.concat_augmentation, train.concat_max_pairs, train.seed)
+        parts.append(augmentation.concatenation.description())
     if parts:
         augmentation.description = "augmentation: " + "; ".join(parts) + ", new for each epoch"
     return augmentation
@@ -128,7 +143,7 @@ class BatchMaker:
         new: dict[int, tuple[Any, Any]] = {}
         if self.augmentation.alpha:
             new = self._sampled_ids(shard, epoch, batch, rows, picked)
-        elif self.augmentation.entities is not None:
+        elif self.augmentation.changes_rows:
             if augmented is None:
                 augmented = self.augmented_rows(shard, epoch, np.unique(rows.numpy()))
             new = augmented.ids_at(rows.numpy())
@@ -145,19 +160,55 @@ class BatchMaker:
         return collate_pieces(pieces[0], lengths[0], pieces[1], lengths[1])
 
     def augmented_rows(self, shard: Shard, epoch: int, rows: np.ndarray) -> AugmentedRows:
-        """Which of `rows` (increasing, distinct) the entity augmentation changes in `epoch`, with
-        their new ids; a pair grown past the model's positions keeps its prepared ids (is not
-        among them). Rows go in chunks, so memory holds one chunk's texts at a time."""
+        """Which of `rows` (increasing, distinct) the augmentation changes in `epoch`, with their new
+        ids: the entity augmentation's (a pair grown past the model's positions keeps its prepared
+        ids) and the joined examples' (train.concat_augmentation: as many of the rows joined to it
+        as fit). Rows go in chunks, so memory holds one chunk's texts at a time."""
         src_tok, tgt_tok = self.tokenizers
+        concatenation = self.augmentation.concatenation
         made = AugmentedRowsBuilder(shard.src.dtype)
         for begin in range(0, len(rows), AUGMENT_CHUNK):
             chunk = rows[begin:begin + AUGMENT_CHUNK]
             texts = self._augmented_texts(shard, epoch, chunk, np.asarray(shard.index[chunk, FLAGS]))
-            for i in sorted(texts):
-                src, tgt = src_tok.encode(texts[i][0]), tgt_tok.encode(texts[i][1])
-                if self.limit is None or max(len(src), len(tgt)) + 1 <= self.limit:
-                    made.add(int(chunk[i]), src, tgt)
+            joins = concatenation.partners(epoch, shard.name, len(shard), chunk) if concatenation else {}
+            joined = self._joined_ids(shard, joins)
+            for i in sorted(texts.keys() | joins.keys()):
+                ids: tuple[Any, Any] | None = None
+                if i in texts:
+                    ids = (src_tok.encode(texts[i][0]), tgt_tok.encode(texts[i][1]))
+                    if not self._fits(len(ids[0]), len(ids[1])):
+                        ids = None
+                if i in joins:
+                    if ids is None:
+                        ids = (shard.ids("src", chunk[i:i + 1])[0], shard.ids("tgt", chunk[i:i + 1])[0])
+                    ids = self._join(ids, [joined[row] for row in joins[i].tolist()])
+                if ids is not None:
+                    made.add(int(chunk[i]), ids[0], ids[1])
         return made.build()
+
+    def _fits(self, src_pieces: int, tgt_pieces: int) -> bool:
+        """A pair of this many pieces (and its EOS) fits the model's positions."""
+        return self.limit is None or max(src_pieces, tgt_pieces) + 1 <= self.limit
+
+    @staticmethod
+    def _joined_ids(shard: Shard, joins: dict[int, np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{row: (source ids, target ids)} of every row joined to another in `joins`, one gather per side."""
+        if not joins:
+            return {}
+        partners = np.unique(np.concatenate(list(joins.values())))
+        return dict(zip(partners.tolist(), zip(shard.ids("src", partners), shard.ids("tgt", partners))))
+
+    def _join(self, first: tuple[Any, Any], others: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Any, Any]:
+        """`first` followed by as many of `others` (in order) as fit the model's positions."""
+        src, tgt = [np.asarray(first[0], dtype=np.int64)], [np.asarray(first[1], dtype=np.int64)]
+        src_length, tgt_length = len(src[0]), len(tgt[0])
+        for other_src, other_tgt in others:
+            if not self._fits(src_length + len(other_src), tgt_length + len(other_tgt)):
+                break
+            src.append(other_src)
+            tgt.append(other_tgt)
+            src_length, tgt_length = src_length + len(other_src), tgt_length + len(other_tgt)
+        return np.concatenate(src), np.concatenate(tgt)
 
     def _sampled_ids(self, shard: Shard, epoch: int, batch: int, rows: Tensor,
                      picked: np.ndarray) -> dict[int, tuple[list[int], list[int]]]:

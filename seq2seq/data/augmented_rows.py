@@ -1,4 +1,4 @@
-"""The rows of a shard that an epoch's entity augmentation changes, with their new piece ids,
+"""The rows of a shard that an epoch's augmentation changes (entities, joins), with their new piece ids,
 made before the shard's batches are planned -- in parallel, or in the background ahead of need.
 
 Why before planning: batches are cut by length (train.batch_tokens, rows of a batch sorted by

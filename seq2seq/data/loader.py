@@ -145,9 +145,9 @@ class TrainLoader:
         return plan, shard
 
     def _augmented(self, epoch: int, position: int, shard: Shard) -> AugmentedRows | None:
-        """The rows of `shard` that `epoch`'s entity augmentation changes: made ahead (`_start_ahead`)
+        """The rows of `shard` that `epoch`'s augmentation changes: made ahead (`_start_ahead`)
         or now, on this process's share of the cores (the trainer waits for them: a run's first shard)."""
-        if self.maker.augmentation.entities is None:
+        if not self.maker.augmentation.changes_rows:
             return None
         pending = self.ahead.pop((epoch, position), None)
         if pending is not None:
@@ -161,7 +161,7 @@ class TrainLoader:
         """Start making the augmented rows of the shard after `plan`'s, in one forked process, while
         the trainer trains on the second half of `plan`'s shard (Tatoeba's: 3-4 s of one core, where
         an epoch takes minutes on 2 CPU cores and about a minute on an H200)."""
-        if self.maker.augmentation.entities is None:
+        if not self.maker.augmentation.changes_rows:
             return
         epoch, position = plan.epoch, plan.position + 1
         if position == len(self.settings.shard_names):

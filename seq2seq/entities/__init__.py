@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from seq2seq.entities.augmentation import EntityAugmentation, augmentation_rng
 from seq2seq.entities.compat import has_entity_symbols, kinds_left_as_words, missing_symbols
 from seq2seq.entities.dates import Dates, date_words, shared_dates
+from seq2seq.entities.lang import rules as language_rules
 from seq2seq.entities.flags import FLAG_DATES, FLAG_KEYS, FLAG_NAMES, FLAG_NUMBERS, FLAG_SYMBOLS, entity_flags
 from seq2seq.entities.name_lists import augmentation_names, invented_names
 from seq2seq.entities.names import (KNOWN_MIN_COUNT, Names, draw_names, known_from_counts, known_words, shared_names,
@@ -42,7 +43,7 @@ __all__ = [
     "SYMBOLS", "has_entity_symbols", "missing_symbols",
     # training
     "EntityAugmentation", "augmentation_rng", "SymbolOrder", "known_words", "augmentation_names", "usable_names",
-    "kinds_left_as_words",
+    "kinds_left_as_words", "language_rules",
     # preparing data: what training's augmentations and protector need, found once
     "entity_flags", "FLAG_NAMES", "FLAG_NUMBERS", "FLAG_DATES", "FLAG_SYMBOLS", "FLAG_KEYS", "word_counts",
     "known_from_counts", "KNOWN_MIN_COUNT",

@@ -1,4 +1,4 @@
-"""What the entities need to know of one language: its table (seq2seq/entities/lang/<code>.py).
+"""What the entities (and the sentence splitter) need to know of one language: its table (seq2seq/entities/lang/<code>.py).
 
 A language pair is two tables: the protector and the augmentations look up the rules of each
 side by its code (`rules`), so a new language adds one file under lang/ and nothing else. A
@@ -48,6 +48,11 @@ class Language:
     mend_dates: Callable[[str], str] = unchanged
     # an output whose symbols were put back as words of this language: the grammar around them
     mend_output: Callable[[str], str] = unchanged
+    # words written with a final period that does not end a sentence ("M. Dupont", "Dr. Smith"),
+    # lower case, without the period: seq2seq/sentences.py does not split a line after them
+    abbreviations: frozenset[str] = frozenset()
+    # what stands between the translations of a line's sentences (none in Chinese or Japanese)
+    sentence_joiner: str = " "
 
     @cached_property
     def date_words(self) -> dict[str, DateMeaning]:

@@ -99,7 +99,7 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
                                                                                    config.data.src_lang)},
                 "decode": {k: getattr(config.decode, k) for k in (
                     "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
-                    "batch_tokens")},
+                    "batch_tokens", "no_repeat_ngram", "split_sentences")},
                 "max_positions": loaded.model.max_positions,  # rows of its positional encodings
                 "placeholders": loaded.protector.to_state() if loaded.protector else None}
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -229,12 +229,13 @@ class CTranslate2Translator(TextTranslator):
 
     def __init__(self, path: Path, *, beam: int | None = None, batch_tokens: int | None = None,
                  length_penalty: float | None = None, device: str | None = None, threads: int | None = None,
-                 protect_entities: bool | None = None) -> None:
+                 protect_entities: bool | None = None, no_repeat_ngram: int | None = None,
+                 split: bool | None = None) -> None:
         """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`); protect_entities=False: without
         entity symbols."""
         ctranslate2 = ctranslate2_module()
         arguments = dict(beam=beam, batch_tokens=batch_tokens, length_penalty=length_penalty,
-                         protect_entities=protect_entities)
+                         protect_entities=protect_entities, no_repeat_ngram=no_repeat_ngram, split=split)
         with_arguments(DecodeConfig(), **arguments)  # bad values fail before the load
         self.path = path / "model.bin"
         self.config = None  # the training config is not exported; `eval --split` needs the run
@@ -242,6 +243,7 @@ class CTranslate2Translator(TextTranslator):
         self.settings = with_arguments(stored, **arguments)
         data = self.info["data"]
         self.normalization, self.lowercase, self.elision = data["normalization"], data["lowercase"], data.get("elision")
+        self.languages = (data["src_lang"], data["tgt_lang"])
         self.src_tokenizer, self.tgt_tokenizer = (_export_tokenizer(path / name)
                                                   for name in ("spm.src.model", "spm.tgt.model"))
         self.tgt_ids = {piece: i for i, piece in enumerate(_vocabulary(self.tgt_tokenizer))}
@@ -261,18 +263,19 @@ class CTranslate2Translator(TextTranslator):
 
     def translate_batch(self, sentences: Iterable[str], *, beam: int | None = None, n_best: int = 1,
                         max_len: int | None = None, batch_tokens: int | None = None,
-                        attention: bool = False) -> list[TranslationResult]:
+                        attention: bool = False, split: bool | None = None) -> list[TranslationResult]:
         """As Translator.translate_batch (the same pipeline), but for CTranslate2's search: it divides a
         hypothesis' score by length ** length_penalty (s2s's default kind, `length`; a model set to
         decode.length_penalty_kind gnmt may rank hypotheses of different lengths differently here); it
-        has no repetition stop (decode.max_repeats) and no rule that places each entity symbol
+        has no repetition stop (decode.max_repeats), no limit on a piece's run (decode.max_piece_run;
+        decode.no_repeat_ngram it has), and no rule that places each entity symbol
         exactly once (seq2seq.entities), so where the model slips an export may drop or double a
         name that s2s keeps; at the length bound it scores no EOS; and it gives no attention."""
         if attention:
             raise UserError(f"{self.path}: an exported CTranslate2 model gives no attention weights; "
                             "plot with the s2s run instead")
         return super().translate_batch(sentences, beam=beam, n_best=n_best, max_len=max_len,
-                                       batch_tokens=batch_tokens, attention=False)
+                                       batch_tokens=batch_tokens, attention=False, split=split)
 
     @property
     def max_positions(self) -> int:
@@ -290,7 +293,7 @@ class CTranslate2Translator(TextTranslator):
         answers = self.engine.translate_batch(
             [self.src_tokenizer.pieces(ids[:-1]) for ids in sources], beam_size=options.beam_size,
             num_hypotheses=options.n_best, length_penalty=options.alpha, max_decoding_length=max(max_lengths),
-            suppress_sequences=self.suppressed, return_scores=True)
+            no_repeat_ngram_size=options.no_repeat_ngram, suppress_sequences=self.suppressed, return_scores=True)
         return [[Hypothesis([self.tgt_ids.get(token, UNK_ID) for token in tokens if token != "</s>"][:bound],
                             float(score)) for tokens, score in zip(answer.hypotheses, answer.scores)]
                 for answer, bound in zip(answers, max_lengths)]

@@ -203,6 +203,15 @@ def mend_output(text: str) -> str:
     return _DOUBLED_ARTICLE.sub(r"\1", text)
 
 
+# Abbreviations with a period that a capitalised word often follows (not "etc.", "a.m." or "p.m.", which as
+# often end a sentence)
+ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "messrs", "dr", "prof", "st", "mt", "ft", "jr", "sr", "rev", "hon", "gen",
+                           "col", "capt", "lt", "sgt", "cpl", "gov", "sen", "rep", "pres", "supt", "vs", "v", "no",
+                           "nos", "vol", "p", "pp", "fig", "cf", "e.g", "i.e", "approx", "dept", "est", "inc", "ltd",
+                           "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+                           "nov", "dec", "u.s", "u.k", "u.n"})
+
 ENGLISH = Language("en", MONTHS, WEEKDAYS, dates_capitalised=True, names_by_capitals=True,
                    ambiguous_openers=frozenset({"may", "march"}),
-                   number_words=NUMBER_WORDS, places=PLACES, place_article="the ", mend_output=mend_output)
+                   number_words=NUMBER_WORDS, places=PLACES, place_article="the ", mend_output=mend_output,
+                   abbreviations=ABBREVIATIONS)

@@ -217,7 +217,12 @@ def mend_output(text: str) -> str:
     return _de_vowel_place().sub(r"\1'", mend_date_elision(text))
 
 
+# Abbreviations with a period that a capitalised word often follows (not "etc.", which as often ends a sentence)
+ABBREVIATIONS = frozenset({"m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste", "p", "pp",
+                           "cf", "av", "bd", "n", "no", "vol", "chap", "art", "éd", "fig", "tél", "env", "hab", "apr",
+                           "j.-c", "cie", "ex", "gén", "col", "cdt", "lt", "sgt", "capt", "prof"})
+
 FRENCH = Language("fr", MONTHS, WEEKDAYS, dates_capitalised=False, names_by_capitals=True,
                   ambiguous_openers=frozenset({"mars"}),
                   number_words=NUMBER_WORDS, elidable=ELIDABLE, places=PLACES, mend_dates=mend_date_elision,
-                  mend_output=mend_output)
+                  mend_output=mend_output, abbreviations=ABBREVIATIONS)
