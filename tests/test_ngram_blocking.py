@@ -5,6 +5,7 @@ more than k times in a row."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -104,3 +105,15 @@ def test_an_export_blocks_the_same_ngrams(short_run, short_export, beam: int) ->
 
 def best_tokens(translator, lines: list[str]) -> list[list[int]]:
     return [result.best.tokens for result in translator.translate_batch(lines)]
+
+
+def test_the_length_cap_follows_the_source(short_run) -> None:  # noqa: F811
+    """decode.max_len_ratio x source pieces + max_len_offset bounds every output of a model that
+    would run on (a random one, no repetition rule), per sentence."""
+    translator = engines(short_run, None, beam=2, no_repeat_ngram=0, split=False)[0]
+    translator.settings = dataclasses.replace(translator.settings, max_len_ratio=1.2, max_len_offset=2)
+    lines = ["Bonjour.", "Il fait très beau aujourd'hui, allons nous promener.", "Où est la gare ?"]
+    results = translator.translate_batch(lines)
+    sources = [translator.src_tokenizer.encode(line) for line in lines]
+    assert all(len(r.best.tokens) <= int(1.2 * len(ids) + 2) for r, ids in zip(results, sources))
+    assert any(len(r.best.tokens) == int(1.2 * len(ids) + 2) for r, ids in zip(results, sources))  # it ran on

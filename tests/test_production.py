@@ -102,18 +102,19 @@ def exported(trained, tmp_path_factory) -> Path:
 
 def test_the_export_translates_like_s2s(trained, exported):
     run, dev = trained
-    s2s_greedy = Translator.load(run, beam=1, max_repeats=0)  # CTranslate2 has no repetition stop
+    s2s_greedy = Translator.load(run, beam=1, max_repeats=0, max_piece_run=0)  # rules CTranslate2 has not
     ct2 = open_translator(exported, beam=1)
     assert ct2.translate(dev) == s2s_greedy.translate(dev), "greedy search: the same output, sentence for sentence"
     # Beam search too, where the length limit does not cut the output (at the limit CTranslate2
     # does not score an EOS; s2s does); without a length penalty, so that the run's
     # decode.length_penalty_kind (CTranslate2 always divides by length ** alpha) cannot matter.
-    s2s = Translator.load(run, beam=4, max_repeats=0, length_penalty=0.0)
+    # Without n-gram blocking: with it, CTranslate2's beam search agrees less (29 of 40 here; greedy: all).
+    s2s = Translator.load(run, beam=4, max_repeats=0, max_piece_run=0, no_repeat_ngram=0, length_penalty=0.0)
     found = s2s.translate_batch(dev)
     bounds = [int(1.5 * len(s2s.src_tokenizer.encode(text)) + 10) for text in dev]
     ended = [text for text, result, bound in zip(dev, found, bounds) if len(result.best.tokens) < bound]
     assert len(ended) >= len(dev) // 2
-    ct2_beam = open_translator(exported, beam=4, length_penalty=0.0).translate(ended)
+    ct2_beam = open_translator(exported, beam=4, length_penalty=0.0, no_repeat_ngram=0).translate(ended)
     agree = sum(a == b for a, b in zip(ct2_beam, s2s.translate(ended)))
     assert agree >= 0.9 * len(ended), f"beam search agrees on {agree} of {len(ended)}"
     files = {p.name for p in exported.iterdir()}
@@ -124,7 +125,7 @@ def test_translate_and_eval_take_an_exported_directory(trained, exported, tmp_pa
     run, dev = trained
     code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", exported, "--beam", "1", *dev[:3])
     assert code == 0, err
-    assert out.split("\n")[:3] == Translator.load(run, beam=1, max_repeats=0).translate(dev[:3])
+    assert out.split("\n")[:3] == Translator.load(run, beam=1, max_repeats=0, max_piece_run=0).translate(dev[:3])
     src = tmp_path / "dev.src"
     src.write_text("\n".join(dev) + "\n", encoding="utf-8")
     code, out, err = run_cli(monkeypatch, capsys, "eval", "--model", exported, "--src", src, "--ref", src, "--json")

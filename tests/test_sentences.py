@@ -76,6 +76,14 @@ def test_one_line_in_one_line_out_the_sentences_translated_as_a_batch(translator
     assert all("\n" not in r.text for r in lines)
 
 
+def test_a_line_of_one_sentence_is_translated_as_before(translator: Translator) -> None:
+    lines = ["Une phrase.", "M. Dupont arrive.", "sans point", "Il dit : « Viens. »"]
+    assert all(len(split_sentences(line, "fr")) == 1 for line in lines)
+    split, whole = translator.translate_batch(lines, n_best=2), translator.translate_batch(lines, split=False, n_best=2)
+    assert [[(h.tokens, h.score) for h in r.hypotheses] for r in split] == \
+        [[(h.tokens, h.score) for h in r.hypotheses] for r in whole]
+
+
 def test_no_split_translates_the_line_as_one_sequence(translator: Translator) -> None:
     whole = translator.translate_batch(LINES, split=False)
     assert whole[0].text != translator.translate_batch(LINES)[0].text

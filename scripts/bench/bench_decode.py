@@ -189,8 +189,10 @@ def main() -> None:
     wanted = set(args.modes.split(","))
     modes = [(name, beam) for name, beam in [("greedy", 1), (f"beam{args.beam}", args.beam)]
              if name.rstrip("0123456789") in wanted]
-    # the search s2s translate runs: the run's length penalty and repetition stop
-    options = {name: SearchOptions(beam_size=beam, alpha=alpha, max_repeats=config.decode.max_repeats)
+    # the search s2s translate runs: the run's length penalty and repetition rules
+    options = {name: SearchOptions(beam_size=beam, alpha=alpha, max_repeats=config.decode.max_repeats,
+                                   no_repeat_ngram=config.decode.no_repeat_ngram,
+                                   max_piece_run=config.decode.max_piece_run)
                for name, beam in modes}
     for name, _ in modes:
         report[f"{name}_batched"] = run_mode(model, tgt_tok, sources, max_lengths, options[name],

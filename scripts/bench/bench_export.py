@@ -58,14 +58,15 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="s2s-export-") as tmp:
         exports = {q: export_ctranslate2(Path(args.model), Path(tmp) / q, q, force=False) for q in ("float32", "int8")}
-        s2s = Translator.load(args.model, max_repeats=0)
+        s2s = Translator.load(args.model, max_repeats=0, max_piece_run=0)  # rules CTranslate2 has not
         alpha = s2s.settings.length_penalty
         ct2 = {q: CTranslate2Translator(path, threads=args.threads) for q, path in exports.items()}
         report: dict = {"model": args.model, "sentences": len(sentences), "threads": args.threads,
                         "length_penalty": alpha, "agreement_float32": {}, "speed": {}}
         for beam in (1, 5):
             for lp in ({alpha, 0.0} if beam > 1 else {alpha}):
-                ours = Translator.load(args.model, max_repeats=0, length_penalty=lp).translate(sentences, beam=beam)
+                ours = Translator.load(args.model, max_repeats=0, max_piece_run=0,
+                                       length_penalty=lp).translate(sentences, beam=beam)
                 theirs = CTranslate2Translator(exports["float32"], length_penalty=lp).translate(sentences, beam=beam)
                 report["agreement_float32"][f"beam{beam}_alpha{lp:g}"] = agreement(ours, theirs)
         for beam in (1, 5):
