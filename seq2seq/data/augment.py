@@ -54,7 +54,7 @@ AUGMENT_CHUNK = 4096  # rows whose texts augmented_rows holds at a time
 
 @dataclass
 class Augmentation:
-    """What changes training pairs from epoch to epoch; `active` is False when nothing does."""
+    """What changes training pairs from epoch to epoch (nothing, when every field is left empty)."""
 
     entities: EntityAugmentation | None = None
     protector: Protector | None = None  # with train.protect_entities: what translation protects
@@ -62,10 +62,6 @@ class Augmentation:
     alpha: float = 0.0  # train.subword_sampling
     concatenation: Concatenation | None = None  # train.concat_augmentation
     description: str | None = None  # for the log
-
-    @property
-    def active(self) -> bool:
-        return self.changes_rows or bool(self.alpha)
 
     @property
     def changes_rows(self) -> bool:
