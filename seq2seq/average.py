@@ -12,6 +12,7 @@ from pathlib import Path
 from seq2seq.checkpoint import average_checkpoints, save_checkpoint, step_checkpoints
 from seq2seq.errors import UserError
 from seq2seq.files import check_output
+from seq2seq.ownership import EXPORT, folder_kind
 
 
 def average_command(*, sources: list[Path], last: int | None, output: Path | None, force: bool) -> None:
@@ -21,6 +22,9 @@ def average_command(*, sources: list[Path], last: int | None, output: Path | Non
     if len(sources) == 1 and sources[0].is_dir():
         run_dir = sources[0]
         paths = step_checkpoints(run_dir)
+        if not paths and folder_kind(run_dir) == EXPORT:
+            raise UserError(f"{run_dir}: a CTranslate2 export (s2s export), not a run: give the run directory "
+                            "it was exported from")
         if not paths:
             raise UserError(f"{run_dir}: no step-<N>.pt checkpoints to average; train with "
                             "--set train.keep_last=5 (or name the checkpoint files)")

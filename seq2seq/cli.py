@@ -247,7 +247,8 @@ def serve(
     window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0, help="how long a batch waits for more requests")] = 5.0,
     max_batch_chars: Annotated[int, typer.Option("--max-batch-chars", min=1, help="most characters x beam in one batch (bounds how long one batch holds the model)")] = 8000,
     max_queued_texts: Annotated[int, typer.Option("--max-queued-texts", min=1, help="most sentences waiting in the server; more are answered 503")] = 4096,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch threads (default: all cores)")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads in all, shared by the workers (default: all cores)")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="batches translated side by side (default: one per core on a CPU, at most 4; one on a GPU)")] = None,
     no_repeat_ngram: NoRepeatNgramOption = None,
     max_piece_run: MaxPieceRunOption = None,
     no_split: NoSplitOption = False,
@@ -257,9 +258,9 @@ def serve(
     """Serve a run (or an exported CTranslate2 model) over HTTP: POST /translate, GET /health, GET /info."""
     from seq2seq.serve import Limits, serve_command
 
-    serve_command(model=model, host=host, port=port, beam=beam, threads=threads, device=device, precision=precision,
-                  no_repeat_ngram=no_repeat_ngram, max_piece_run=max_piece_run,
-                     split_sentences=False if no_split else None,
+    serve_command(model=model, host=host, port=port, beam=beam, threads=threads, workers=workers, device=device,
+                  precision=precision, no_repeat_ngram=no_repeat_ngram, max_piece_run=max_piece_run,
+                  split_sentences=False if no_split else None,
                   limits=Limits(max_texts=max_texts, max_chars=max_chars, max_request_chars=max_request_chars,
                                 max_beam=max_beam, max_body_bytes=max_body_bytes, window_ms=window_ms,
                                 max_batch_chars=max_batch_chars, max_queued_texts=max_queued_texts))

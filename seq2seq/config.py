@@ -213,6 +213,11 @@ class DecodeConfig:
     max_piece_run: int = option(
         2, "no output has one piece more than this many times in a row: the piece that would is blocked (stops "
         "'indededed', 'fire fire fire'; 0 = no limit; an exported CTranslate2 model has no such rule)", low=0)
+    stop_lookahead: Optional[int] = option(
+        2, "beam search with a length penalty ends a sentence once its n best finished translations score better than "
+        "any live one could if it ended within this many more pieces (null: within its length limit, the exact "
+        "bound: a third more decoder work, and on Tatoeba's dev split 3 outputs in 2,000 differ; docs/decoding.md)",
+        low=0)
     split_sentences: bool = option(
         True, "split each input line into its sentences (seq2seq/sentences.py), translate them in one batch and join "
         "their translations: one output line per input line (false, or --no-split: the line as one sequence)")

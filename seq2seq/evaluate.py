@@ -16,6 +16,7 @@ from seq2seq.data.manifest import check_prepared
 from seq2seq.errors import UserError
 from seq2seq.files import check_output, read_lines, write_lines
 from seq2seq.metrics import bleu_by_length, copy_rate, full_scores
+from seq2seq.ownership import read_prepared
 
 
 def eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> tuple[Path, Path, str]:
@@ -28,7 +29,7 @@ def eval_files(config: Any, split: str, src: Path | None, ref: Path | None) -> t
         raise UserError(f"--split must be test or dev; got {split!r}")
     if config is None:
         raise UserError("an exported model does not know its prepared data: give --src FILE --ref FILE")
-    data_dir = config.data.resolved_dir(config.name)
+    data_dir = read_prepared(config.data.resolved_dir(config.name))  # no prepare replaces it meanwhile
     src_path, ref_path = data_dir / f"{split}.src", data_dir / f"{split}.tgt"
     for path in (src_path, ref_path):
         if not path.is_file():

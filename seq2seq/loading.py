@@ -13,13 +13,15 @@ from seq2seq.translator import TextTranslator, Translator
 
 
 def open_translator(path: str | Path, *, device: str | None = None, precision: str | None = None,
-                    **options: Any) -> TextTranslator:
+                    workers: int = 1, **options: Any) -> TextTranslator:
     """A Translator for a run or checkpoint, or a CTranslate2Translator for a directory that
     `s2s export` wrote (options: beam, batch_tokens, length_penalty, and for s2s models the
     others of `Translator.load`).
 
     device and precision are the command line's --device and --precision (None: auto, and the
-    run's decode.precision); their errors, and those of the decode options, name those options. An export computes in the
+    run's decode.precision); their errors, and those of the decode options, name those options.
+    workers: how many threads will translate batches at once (`s2s serve --workers`): an export
+    gets as many CTranslate2 workers; an s2s model needs nothing for them. An export computes in the
     quantization it was exported with, so it takes no --precision.
     """
     for name, value in options.items():  # the command line's options, named as it names them
@@ -39,7 +41,8 @@ def open_translator(path: str | Path, *, device: str | None = None, precision: s
         if unsupported:
             raise UserError(f"{path}: an exported CTranslate2 model takes no {', '.join(unsupported)}")
         ct2_device(device, "--device")  # its errors name the option
-        return CTranslate2Translator(Path(path), device=device, **{key: options.get(key) for key in taken})
+        return CTranslate2Translator(Path(path), device=device, workers=workers,
+                                     **{key: options.get(key) for key in taken})
     from seq2seq.devices import resolve_device, resolve_precision
 
     target = resolve_device(device, "--device")  # checked here so that the errors name the options

@@ -2,24 +2,30 @@
 
 s2s writes three kinds of folder: a run (`s2s train`), a prepared corpus (`s2s data prepare`)
 and an export (`s2s export`). Each holds a marker, `.s2s-folder.json`, that says its kind and
-what made it. Folders of earlier releases (no marker) are known by their contents. The rule:
+what made it. Folders of earlier releases (no marker) are known by their contents. A fourth
+marker, `download`, lists the corpus files `s2s data download` put in a folder. The rule:
 
 - a command writes a folder of its kind only where there is nothing, an empty folder, or an
   s2s folder of that same kind, never a folder that holds one of its inputs (`check_folder`);
 - a single-file output (`-o`, a plot) never replaces a file of an s2s folder (checkpoint,
-  tokenizer, config, corpus, log), nor a checkpoint, tokenizer or config anywhere (`protected`);
+  tokenizer, config, corpus, log, a downloaded corpus), nor a checkpoint, tokenizer or config
+  anywhere (`protected`);
 - a run or prepared folder being written carries an OS lock (`.s2s.lock`, `fcntl.flock`, let go
-  when the process ends however it ends): a second writer is refused with the holder's pid.
+  when the process ends however it ends): a second writer is refused with the holder's pid; a
+  training (and `eval --split`) holds a shared (reader's) lock on the prepared folder it reads,
+  so `data prepare` cannot replace it meanwhile, while other readers may read it too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import fcntl
 import json
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -27,12 +33,12 @@ from typing import Sequence
 from seq2seq import __version__
 from seq2seq.errors import UserError
 
-RUN, PREPARED, EXPORT = "run", "prepared", "export"
+RUN, PREPARED, EXPORT, DOWNLOAD = "run", "prepared", "export", "download"
 MARKER = ".s2s-folder.json"
 LOCK = ".s2s.lock"
 BOOKKEEPING = (MARKER, LOCK)
 DESCRIPTION = {RUN: "an s2s run folder", PREPARED: "an s2s prepared-data folder", EXPORT: "an s2s export folder",
-               None: "a folder s2s did not make"}
+               DOWNLOAD: "a corpus folder of s2s data download", None: "a folder s2s did not make"}
 RUN_FILES = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
              "spm.model", "spm.src.model", "spm.tgt.model")
 PREPARED_FILES = tuple(f"{split}.{side}" for split in ("train", "dev", "test") for side in ("src", "tgt")) + (
@@ -46,6 +52,7 @@ EXPORT_FILES = ("model.bin", "config.json", "vocabulary.json", "shared_vocabular
 PROTECTED_SUFFIXES = (".pt", ".pth", ".ckpt", ".model", ".yaml", ".yml")
 
 _held: dict[str, int] = {}  # lock file -> open descriptor, kept until the process ends (or release)
+_shared: set[str] = set()  # the lock files of _held locked as a reader (shared)
 
 
 def folder_kind(folder: Path) -> str | None:
@@ -55,7 +62,7 @@ def folder_kind(folder: Path) -> str | None:
         return None
     try:
         kind = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("kind")
-        if kind in (RUN, PREPARED, EXPORT):
+        if kind in (RUN, PREPARED, EXPORT, DOWNLOAD):
             return kind
     except (OSError, ValueError, AttributeError):
         pass  # no marker, or a damaged one: judge by the contents
@@ -81,6 +88,8 @@ def owns(kind: str, name: str) -> bool:
         return name in RUN_FILES or (name.endswith(".pt") and name.startswith(("step-", "best-at-")))
     if kind == PREPARED:
         return name in PREPARED_FILES or SHARD_FILE.fullmatch(name) is not None
+    if kind == DOWNLOAD:
+        return False  # which files a download put there its marker says (downloaded)
     return name in EXPORT_FILES
 
 
@@ -130,7 +139,7 @@ def protected(path: Path, *, checkpoint_output: bool = False) -> str | None:
     s2s's folders may be replaced (its caller asked for --force)."""
     parent = path.parent.resolve()  # where it lands: through symlinks, `missing/..` included
     kind = folder_kind(parent)
-    if kind is not None and owns(kind, path.name):
+    if kind is not None and (owns(kind, path.name) or (kind == DOWNLOAD and path.name in downloaded(parent))):
         return f"{path.name} belongs to {DESCRIPTION[kind]} ({parent})"
     suffix = path.suffix.lower()
     if (parent / path.name).is_file() and suffix in PROTECTED_SUFFIXES and not (checkpoint_output and suffix == ".pt"):
@@ -138,11 +147,35 @@ def protected(path: Path, *, checkpoint_output: bool = False) -> str | None:
     return None
 
 
-def marker_bytes(kind: str, command: str) -> bytes:
+def marker_bytes(kind: str, command: str, **more: object) -> bytes:
     """The marker's content: the folder's kind and what made it (command, s2s version, time)."""
     made = {"command": command, "argv": sys.argv[1:], "s2s_version": __version__,
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    return (json.dumps({"kind": kind, "made_by": made}, indent=2) + "\n").encode("utf-8")
+    return (json.dumps({"kind": kind, "made_by": made, **more}, indent=2) + "\n").encode("utf-8")
+
+
+def downloaded(folder: Path) -> list[str]:
+    """The corpus files `s2s data download` put in `folder` (its marker's list; none elsewhere)."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        files = marker.get("files", []) if marker.get("kind") == DOWNLOAD else []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in files if isinstance(name, str)] if isinstance(files, list) else []
+
+
+def mark_download(folder: Path, names: Sequence[str]) -> None:
+    """Add `names` to the corpus files `folder`'s marker lists, so no output replaces them
+    (`protected`). A folder of another kind (a --dest inside a run, say) keeps its own marker."""
+    from seq2seq.files import atomic_write
+
+    if folder_kind(folder) not in (None, DOWNLOAD):
+        return
+    content = marker_bytes(DOWNLOAD, "s2s data download", files=sorted({*downloaded(folder), *names}))
+    try:
+        atomic_write(folder / MARKER, lambda tmp: tmp.write_bytes(content))
+    except UserError:
+        pass  # a read-only folder (a shared copy, verified in place): no output can replace its files either
 
 
 def write_marker(folder: Path, kind: str, command: str, *, keep: bool = False) -> None:
@@ -155,59 +188,129 @@ def write_marker(folder: Path, kind: str, command: str, *, keep: bool = False) -
     atomic_write(folder / MARKER, lambda tmp: tmp.write_bytes(content))
 
 
-def lock(folder: Path, what: str) -> None:
+class FolderBusy(UserError):
+    """The lock on a folder is held by another process: `readers` when only readers hold it
+    (a training reading a prepared folder), else a writer."""
+
+    def __init__(self, message: str, readers: bool) -> None:
+        super().__init__(message)
+        self.readers = readers
+
+
+def lock(folder: Path, what: str, *, shared: bool = False) -> None:
     """Hold the OS lock on `folder` (which exists) until `release` or the end of the process.
 
-    A second writer, in this or another terminal, gets one line naming the holder's pid. Taking
-    a lock this process already holds is a no-op, so one process may open its folder twice.
+    shared=False, a writer: a second writer, or a reader, in this or another terminal, is
+    refused with one line naming the holder's pid (FolderBusy). shared=True, a reader (a training
+    reading its prepared data): any number of readers together, but no writer meanwhile. Taking a
+    lock this process already holds is a no-op, so one process may open its folder twice.
     """
     path = folder / LOCK
     key = str(path.resolve())
     if key in _held:
         try:
-            if os.fstat(_held[key]).st_ino == os.stat(path).st_ino:
+            if os.fstat(_held[key]).st_ino == os.stat(path).st_ino and (shared or key not in _shared):
                 return
         except OSError:
             pass
-        release(folder)  # the folder was replaced since: lock its new lock file
+        release(folder)  # the folder was replaced since (or a reader now writes): lock it afresh
     fd = _open_lock_file(folder, path, what)
     if fd is None:
         return  # a read-only folder: nothing is written there (a write says so), so no lock is needed
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError as exc:
-        holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):  # e.g. some network file systems
-            print(f"warning: {folder}: this file system takes no locks, so nothing stops a second s2s process "
-                  f"from writing this {what} at the same time", file=sys.stderr)
-            return
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            raise UserError(f"{folder}: another s2s process (pid {holder}) is writing this {what}; wait for it "
-                            f"to end or choose another folder") from None
-        raise UserError(f"{folder}: cannot lock the {what} ({exc.strerror or exc})") from None
+        _refuse(folder, what, fd, exc, shared)
+        return  # a file system without locks (said unless shared)
     try:  # for the message a second writer gets (another user's lock file may be read-only to us)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     except OSError:
         pass
     _held[key] = fd
+    if shared:
+        _shared.add(key)
+
+
+def read_prepared(data_dir: Path) -> Path:
+    """`data_dir`, locked as a reader until the process ends: `s2s data prepare --force` cannot
+    replace it while a training or `eval --split` reads it; other readers may read it too."""
+    if folder_kind(data_dir) == PREPARED:  # not prepared: the command fails at once, leaving nothing there
+        lock(data_dir, "prepared-data folder", shared=True)
+    return data_dir
+
+
+def _refuse(folder: Path, what: str, fd: int, exc: OSError, shared: bool) -> None:
+    """The one line for a lock not taken (FolderBusy names the holder's pid); fd is closed.
+    Returns only for a file system that takes no locks."""
+    if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):  # e.g. some network file systems
+        os.close(fd)
+        if not shared:  # a reader's lock is only there to keep writers out: they warn themselves
+            print(f"warning: {folder}: this file system takes no locks, so nothing stops a second s2s process "
+                  f"from writing this {what} at the same time", file=sys.stderr)
+        return
+    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+        os.close(fd)
+        raise UserError(f"{folder}: cannot lock the {what} ({exc.strerror or exc})") from None
+    readers = False
+    if not shared:  # held by readers only if a reader's lock can be had: then say they read it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            readers = True
+        except OSError:
+            pass
+    holder = _holder(fd)
+    os.close(fd)
+    if readers:
+        who = f"s2s processes (pids {holder}) are" if "," in holder else f"an s2s process (pid {holder}) is"
+        raise FolderBusy(f"{folder}: {who} reading this {what} (a training, or eval --split); replacing it now "
+                         "would change the data under them: wait for them to end or choose another folder", True)
+    raise FolderBusy(f"{folder}: another s2s process (pid {holder}) is writing this {what}; wait for it "
+                     f"to end or choose another folder", False)
+
+
+def _holder(fd: int) -> str:
+    """The pid(s) holding the lock on `fd`'s file: from /proc/locks (Linux), else the pid the
+    last holder wrote into the file."""
+    info = os.fstat(fd)
+    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            pids = [fields[4] for fields in map(str.split, table)
+                    if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == device and fields[4] != "0"]
+    except OSError:
+        pids = []
+    if pids:
+        return ", ".join(sorted(set(pids), key=int))
+    return os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
 
 
 def _open_lock_file(folder: Path, path: Path, what: str) -> int | None:
     """A descriptor of the lock file (made if missing; flock needs no write access), or None in a
-    folder this process cannot write."""
+    folder this process cannot write. A symbolic link planted there is replaced, never followed
+    (the pid written into the lock would overwrite what it names)."""
+    if path.is_symlink():
+        with contextlib.suppress(OSError):  # a read-only folder: O_NOFOLLOW below still refuses to follow it
+            path.unlink()
     for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
         try:
-            return os.open(path, flags, 0o666)
+            fd = os.open(path, flags | os.O_NOFOLLOW, 0o666)
         except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ELOOP):
                 raise UserError(f"{folder}: cannot write the {what} ({exc.strerror or exc})") from None
+            continue
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device planted there
+            os.close(fd)
+            raise UserError(f"{path}: is not a plain file, so s2s cannot lock the {what} with it; remove it")
+        return fd
     return None
 
 
 def release(folder: Path) -> None:
     """Let go of `folder`'s lock (closing the descriptor ends the flock)."""
-    fd = _held.pop(str((folder / LOCK).resolve()), None)
+    key = str((folder / LOCK).resolve())
+    _shared.discard(key)
+    fd = _held.pop(key, None)
     if fd is not None:
         os.close(fd)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any, Callable, Optional, Sequence, overload
 from seq2seq.config import DecodeConfig, option
 from seq2seq.config_values import check_value
 from seq2seq.data.normalize import normalize_text
-from seq2seq.errors import UserError
+from seq2seq.errors import UserError, Warnings
 from seq2seq.entities import Protector, protect_all, restore, shown_pieces, symbol_ids
 from seq2seq.search import Hypothesis, SearchOptions
 from seq2seq.sentences import join_sentences, split_sentences
@@ -143,13 +142,13 @@ def sentence_list(sentences: Any) -> list[str]:
 # The steps
 
 
-def cut_to_fit(sources: list[list[int]], max_positions: int) -> list[list[int]]:
-    """Sources cut so that, with their EOS, they fit the model; one warning on stderr for all cut ones."""
+def cut_to_fit(sources: list[list[int]], max_positions: int, warnings: Warnings = Warnings()) -> list[list[int]]:
+    """Sources cut so that, with their EOS, they fit the model; one warning for all cut ones."""
     limit = max_positions - 1
     truncated = sum(len(ids) > limit for ids in sources)
     if truncated:
-        print(f"warning: {truncated} sentence(s) longer than {limit} subwords truncated to that "
-              "length (the longest source the model takes)", file=sys.stderr)
+        warnings.say("truncated", truncated, lambda n: f"warning: {n} sentence(s) longer than {limit} subwords "
+                     "truncated to that length (the longest source the model takes)")
     return [ids[:limit] for ids in sources]
 
 
@@ -242,6 +241,7 @@ class TextTranslator:
     elision: str | None  # the source language whose elisions are split (data.split_elision)
     protector: Protector | None  # the model's entity symbols (train.protect_entities), when it has them
     languages: tuple[str | None, str | None] = (None, None)  # data.src_lang, data.tgt_lang: how to split and join
+    warnings: Warnings = Warnings()  # each said; the server sets ThrottledWarnings (no client floods its log)
 
     @overload
     def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
@@ -308,7 +308,7 @@ class TextTranslator:
                                 symbols=search_symbols(self.src_tokenizer, self.tgt_tokenizer, protector),
                                 n_best=n_best, need_attention=attention, max_repeats=settings.max_repeats,
                                 no_repeat_ngram=settings.no_repeat_ngram, max_piece_run=settings.max_piece_run,
-                                cut_at_max_len=max_len is not None)
+                                cut_at_max_len=max_len is not None, stop_lookahead=settings.stop_lookahead)
         sources = [ids + [EOS_ID] for ids in ready.ids]
         max_lengths = output_bounds(ready.ids, settings, max_len, self.max_positions)
         batches = self._batches([len(ids) for ids in sources], settings.batch_tokens, options.beam_size)
@@ -343,7 +343,7 @@ class TextTranslator:
         texts, originals = protect_all(texts, protector)
         todo = [i for i, text in enumerate(texts) if text]
         ids = self.src_tokenizer.encode_batch([texts[i] for i in todo]) if todo else []
-        return Sources(todo, cut_to_fit(ids, self.max_positions), originals)
+        return Sources(todo, cut_to_fit(ids, self.max_positions, self.warnings), originals)
 
     def _nothing(self, attention: bool) -> Translation:
         """The translation of an empty sentence (the model is not asked): no pieces; with attention,

@@ -6,13 +6,13 @@
     GET  /health      {"status": "ok"}; 503 {"status": "failing", "error"} while the model fails
     GET  /info        the model, its languages, parameters and decode settings, the server's limits
 
-The model is loaded (and tried on one sentence) once, and only one thread, the batcher
-(`seq2seq.batcher`), ever runs it: requests that arrive together are translated together, in
-fair batches of bounded size. The event loop only reads, checks, queues and answers, so the
-server stays responsive while it decodes. Everything a client sends is checked at the edge:
-the body's size (read no further than the limit), its JSON, the texts (valid Unicode, their
-number and length), beam and n_best; bad input gets a 4xx answer with a one-line JSON error,
-`{"error": "..."}`, for that request only. Nothing a client sends can stop the server or fail
+The model is loaded (and tried on one sentence) once, and only the batcher's workers
+(`seq2seq.batcher`) run it: requests that arrive together are translated together, in fair
+batches of bounded size, several batches side by side on a CPU (`--workers`). The event loop
+only reads, checks, queues and answers, so the server stays responsive while it decodes.
+Everything a client sends is checked at the edge: the body's size (read no further than the
+limit), its JSON, the texts (valid Unicode, their number and length), beam and n_best; bad input
+gets a 4xx answer with a one-line JSON error, `{"error": "..."}`, for that request only. Nothing a client sends can stop the server or fail
 another client's request.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq.batcher import Batcher, Job, Limits
-from seq2seq.errors import UserError
+from seq2seq.errors import ThrottledWarnings, UserError
 
 __all__ = ["BadRequest", "Limits", "make_app", "parse_request", "serve_command"]
 
@@ -199,35 +199,57 @@ def model_info(translator: Any, path: Path) -> dict[str, Any]:
     return info
 
 
+MAX_AUTO_WORKERS = 4  # more workers on a many-core CPU would make each batch too small
+
+
+def split_cores(workers: int | None, threads: int | None, on_cpu: bool) -> tuple[int, int]:
+    """(workers, torch threads of each): `--threads` (default: all cores) shared among `--workers`
+    (default on a CPU one per core, at most MAX_AUTO_WORKERS; on a GPU one)."""
+    import torch
+
+    total = threads or torch.get_num_threads()
+    if workers is None:
+        workers = min(total, MAX_AUTO_WORKERS) if on_cpu else 1
+    return workers, max(1, total // workers)
+
+
 def serve_command(*, model: Path | None, host: str, port: int, beam: int | None, limits: Limits,
                   threads: int | None, device: str | None = None, precision: str | None = None,
                   no_repeat_ngram: int | None = None, max_piece_run: int | None = None,
-                  split_sentences: bool | None = None) -> None:
+                  split_sentences: bool | None = None, workers: int | None = None) -> None:
     """`s2s serve`: load the model once, then answer HTTP requests until Ctrl-C."""
     missing = [name for name in ("fastapi", "uvicorn") if not _importable(name)]
     if missing:  # before the (slow) model load
         raise UserError(f"serving needs FastAPI and uvicorn, and {' and '.join(missing)} is not installed: "
                         "pip install 's2s[serve]'")
+    import dataclasses
+
     import torch
     import uvicorn
 
     from seq2seq.checkpoint import resolve_model
+    from seq2seq.devices import resolve_device
+    from seq2seq.export.ct2 import ct2_device, is_exported
     from seq2seq.loading import open_translator
 
-    if threads:
-        torch.set_num_threads(threads)
-    _check_port(host, port)  # before the model loads: a bad host or a busy port fails at once
+    port = _check_port(host, port)  # before the model loads: a bad host or a busy port fails at once
     path = resolve_model(model)
+    exported = is_exported(Path(path))
+    on_cpu = (ct2_device(device, "--device")[0] if exported else resolve_device(device, "--device").type) == "cpu"
+    workers, threads_each = split_cores(workers, threads, on_cpu)
+    torch.set_num_threads(threads_each)  # each worker's products run on its own threads
+    limits = dataclasses.replace(limits, workers=workers)
     translator = open_translator(path, beam=beam, device=device, precision=precision, no_repeat_ngram=no_repeat_ngram,
-                                 max_piece_run=max_piece_run, split=split_sentences)
+                                 max_piece_run=max_piece_run, split=split_sentences, workers=workers)
+    translator.warnings = ThrottledWarnings()  # clients sending long text cannot flood the log
     try:  # a model that cannot translate must not answer /health with ok
         translator.translate_batch(["Hello."])
     except Exception as exc:  # noqa: BLE001 - said in one line
         raise UserError(f"{path}: the model fails to translate a test sentence "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); serve another model")
     app = make_app(translator, limits, model_info(translator, path))
-    print(f"serving {path} on http://{host}:{port} (POST /translate, GET /health, GET /info; Ctrl-C stops)",
-          file=sys.stderr, flush=True)
+    print(f"serving {path} on http://{host}:{port} with {workers} worker(s) of {threads_each} thread(s) "
+          "(POST /translate, GET /health, GET /info; Ctrl-C stops)", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     try:
@@ -244,8 +266,9 @@ def _importable(name: str) -> bool:
     return True
 
 
-def _check_port(host: str, port: int) -> None:
-    """UserError unless `host` is an address of this machine and `port` is free on it."""
+def _check_port(host: str, port: int) -> int:
+    """UserError unless `host` is an address of this machine and `port` is free on it; returns the
+    port, for --port 0 the free one the system chose (what the "serving ... on" line then says)."""
     import socket
 
     try:
@@ -257,6 +280,7 @@ def _check_port(host: str, port: int) -> None:
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(infos[0][4])
+            return probe.getsockname()[1]
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.EADDRNOTAVAIL:

@@ -53,7 +53,7 @@ from seq2seq.training.optimizer import make_optimizer
 from seq2seq.training.precision import MixedPrecision
 from seq2seq.training.progress import Progress, budget_text, format_bleu
 from seq2seq.training.resume import load_resumable, restore_rng, rng_state
-from seq2seq.training.run_dir import MetricsCSV, RunLog, copy_snapshot, plot_curves, prepare_run_dir
+from seq2seq.training.run_dir import MetricsCSV, RunLog, copy_snapshot, plot_curves, prepare_run_dir, read_prepared
 from seq2seq.training.schedule import LRSchedule, check_schedule
 from seq2seq.training.state import TrainState
 from seq2seq.training.stopping import (Clock, StopRequest, UpdateSignals, check_stopping, divergence_message,
@@ -93,7 +93,7 @@ class Trainer:
             torch.set_num_threads(train.threads)
 
         # Data first: a missing corpus should fail before anything is written.
-        data_dir = config.data.resolved_dir(config.name)
+        data_dir = read_prepared(config.data.resolved_dir(config.name))  # locked: no prepare replaces it meanwhile
         self.src_tok, self.tgt_tok = load_tokenizers(data_dir, config.data.joint_vocab)
         self.raw_model = self._new_model()  # what is saved and validated
         # The training shards (refused when prepared with other settings), planned and batched

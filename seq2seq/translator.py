@@ -124,7 +124,8 @@ class Translator(TextTranslator):
 
     def _search(self, sources: list[list[int]], max_lengths: list[int], options: SearchOptions) -> list[list[Hypothesis]]:
         was_training = self.model.training
-        self.model.eval()  # and put back afterwards
+        if was_training:  # (only then: `s2s serve` searches from several threads at once)
+            self.model.eval()  # and put back afterwards
         try:
             return search_padded(self.model, sources, max_lengths, options)
         except (torch.OutOfMemoryError, RuntimeError) as exc:  # the CPU's allocator raises a RuntimeError
@@ -133,7 +134,8 @@ class Translator(TextTranslator):
             raise UserError(f"out of memory decoding {len(sources)} sentence(s) at beam {options.beam_size}: "
                             "lower the beam or batch_tokens (--beam, --batch-tokens)") from None
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
 
 
 # ---------------------------------------------------------------------------------------------

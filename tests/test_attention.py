@@ -179,6 +179,29 @@ def test_16_bit_training_path_is_the_formula_to_bf16_rounding(mask_name: str, ca
         assert (out[1, :, 2] == 0).all()
 
 
+@pytest.mark.parametrize("mask_name", ["none", "bool", "additive", "empty_row"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_16_bit_decoding_step_is_the_formula_to_16_bit_rounding(mask_name: str, dtype: torch.dtype) -> None:
+    """One query per row in 16 bits on a CPU (a decoding step) takes its own path: the formula's
+    values to 16-bit rounding, padded keys ignored whatever they hold, a row that may see nothing 0."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 1, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 8)
+    key_padding = padding_mask([7, 4], 7)[:, None, None, :]  # (batch, 1, 1, keys): sentence 1 has 4
+    mask = {"none": None, "bool": key_padding, "empty_row": key_padding & torch.tensor([True, False])[:, None, None, None],
+            "additive": torch.zeros(2, 1, 1, 7).masked_fill(~key_padding, float("-inf"))}[mask_name]
+    low = [t.to(dtype) for t in (q, k, v)]
+    out, none = scaled_dot_product_attention(*low, mask)
+    expected, _ = scaled_dot_product_attention(*(t.float() for t in low), mask, need_weights=True)
+    assert none is None and out.dtype == dtype and not out.isnan().any()
+    torch.testing.assert_close(out.float(), expected, atol=0.02, rtol=0.02)
+    if mask_name in ("bool", "additive"):
+        k[1, :, 4:], v[1, :, 4:] = 1e3, -1e3  # what padding holds changes nothing
+        again, _ = scaled_dot_product_attention(*(t.to(dtype) for t in (q, k, v)), mask)
+        assert torch.equal(again, out)
+    if mask_name == "empty_row":
+        assert (out[1] == 0).all()
+
+
 def test_causal_mask_hides_the_future() -> None:
     assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
     q, k, v = torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8), torch.randn(1, 1, 4, 8)

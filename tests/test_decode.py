@@ -263,6 +263,55 @@ def test_length_penalty_can_prefer_a_longer_output_found_later():
     assert beam_search(TableModel(table), src, lengths, 5, 1, alpha=1.0, min_length=0)[0][0].tokens == []
 
 
+# The empty output is likeliest, but "A B" wins once scores are divided by length ** 3; a search
+# that ends a sentence before it could see "A B" end (lookahead 0 at step 1) returns the empty one.
+LATE_WINNER = markov_table(7, {BOS_ID: {EOS_ID: 0.9, A: 0.1}, A: {B: 1.0}, B: {EOS_ID: 1.0}})
+
+
+@pytest.mark.parametrize("lookahead,tokens,steps", [(None, [A, B], 3), (4, [A, B], 3), (1, [A, B], 3), (0, [], 1)])
+def test_the_stop_lookahead_misses_only_what_it_cannot_see(lookahead, tokens, steps):
+    """A sentence is done once its best finished hypothesis beats what a live one could score if
+    it ended within `lookahead` more pieces: at step 1 the empty output (log 0.9 / 1) beats "A"
+    ending in 1 more piece (log 0.1 / 2 ** 3) but not in 2 ("A B": log 0.1 / 3 ** 3)."""
+    src, lengths = pad([[A, EOS_ID]])
+    model = TableModel(LATE_WINNER)
+    best = beam_search(model, src, lengths, 10, 3, alpha=3.0, penalty="length", min_length=0,
+                       stop_lookahead=lookahead)[0][0]
+    assert (best.tokens, len(model.fed)) == (tokens, steps)
+    one = beam_search(TableModel(LATE_WINNER), src, lengths, 10, 1, alpha=3.0, penalty="length", min_length=0,
+                      stop_lookahead=lookahead)[0][0]
+    assert one.tokens == greedy_decode(TableModel(LATE_WINNER), src, lengths, 10, alpha=3.0, penalty="length",
+                                       min_length=0)[0].tokens == [], "a beam of one is greedy whatever the lookahead"
+
+
+def test_the_stop_lookahead_ends_a_sentence_sooner_with_the_same_n_best():
+    """"A C" is likeliest; "A C D ..." stays likely enough that the exact bound (length-normalised
+    scores may still improve up to the limit) keeps searching for 19 steps; with a lookahead the
+    search stops when nothing could beat the n best within it, with the same 2 best."""
+    table = markov_table(9, {BOS_ID: {A: 0.9}, A: {C: 0.9}, C: {EOS_ID: 0.6, 7: 0.4}})
+    src, lengths = pad([[A, EOS_ID]])
+    found = {}
+    for lookahead in (None, 8, 2):
+        model = TableModel(table)
+        hyps = beam_search(model, src, lengths, 30, 4, alpha=1.0, penalty="length", n_best=2, stop_lookahead=lookahead)
+        found[lookahead] = ([(h.tokens, round(h.score, 4)) for h in hyps[0]], len(model.fed))
+    assert [steps for _, steps in found.values()] == [19, 15, 8]
+    assert found[None][0] == found[8][0] == found[2][0] == [([A, C], pytest.approx(math.log(0.9 * 0.9 * 0.6) / 3, abs=1e-4)),
+                                                            ([A, C, 7, A, C], pytest.approx(-0.589, abs=1e-3))]
+
+
+def test_the_stop_lookahead_reaches_the_search_from_the_decode_settings():
+    assert DecodeConfig().stop_lookahead == 2
+    options = []
+    translator = Translator(CopyModel(), DigitTokenizer(), DigitTokenizer(),
+                            DecodeConfig(beam_size=2, stop_lookahead=None, split_sentences=False))
+    translator._search = lambda sources, bounds, opts: options.append(opts) or [[Hypothesis([], 0.0)] for _ in sources]
+    translator.translate("4 5")
+    translator.settings = DecodeConfig(beam_size=2, split_sentences=False)
+    translator.translate("4 5")
+    assert [o.stop_lookahead for o in options] == [None, 2]
+
+
 def test_max_length_is_respected_per_sentence():
     sources = [[4, 5, 6, 7, 8, 9, EOS_ID], [4, 5, 6, 7, 8, 9, EOS_ID], [4, 5, EOS_ID]]
     src, lengths = pad(sources)

@@ -168,7 +168,8 @@ def test_download_verifies_extracts_and_prints_config_keys(tiny, server, tmp_pat
     folder = tmp_path / "data/raw/tiny"
     assert (folder / "fra.txt").read_bytes() == TEXT
     assert (folder / "_about.txt").read_bytes() == ABOUT
-    assert sorted(p.name for p in folder.iterdir()) == ["_about.txt", "fra.txt"]  # no .part, no zip
+    # no .part, no zip; the marker lists the corpus files, which no -o replaces
+    assert sorted(p.name for p in folder.iterdir()) == [".s2s-folder.json", "_about.txt", "fra.txt"]
     assert "format: tsv" in out and "path: data/raw/tiny/fra.txt" in out and "src_column: 2" in out
     assert "checksum verified" in err
     # a second run finds the verified copy and fetches nothing
@@ -369,4 +370,4 @@ def test_from_the_shared_multi30k_folder_matches_the_registry(shared_data, tmp_p
     if not folder.is_dir():
         pytest.skip(f"{folder} not found")
     download.download_corpus("multi30k-fr-en", dest=tmp_path, from_path=folder)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.en", "train.fr", "val.en", "val.fr"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".s2s-folder.json", "train.en", "train.fr", "val.en", "val.fr"]

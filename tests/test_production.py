@@ -132,6 +132,8 @@ def test_translate_and_eval_take_an_exported_directory(trained, exported, tmp_pa
     assert code == 0 and json.loads(out)["sentences"] == len(dev), err
     one_error_line(run_cli(monkeypatch, capsys, "translate", "--model", exported, "--plot-attention",
                            tmp_path / "a.png", "Bonjour."), "no attention")
+    # what takes a run says that an export is not one (it said "no step-<N>.pt checkpoints")
+    one_error_line(run_cli(monkeypatch, capsys, "average", exported, "-o", tmp_path / "avg.pt"), "not a run")
 
 
 def test_int8_export_and_refusals(trained, tmp_path, monkeypatch, capsys):

@@ -337,6 +337,63 @@ def test_a_small_request_rides_in_the_next_batch_of_a_big_one():
     assert stand.calls[0] == ["sentence0", "sentence1"] and "small" in stand.calls[1], stand.calls
 
 
+class Concurrent(Stand):
+    """A Stand that takes `delay_s` per batch and records how many batches it ran at once."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s, self.running, self.most_at_once = delay_s, 0, 0
+        self.count_lock = threading.Lock()
+
+    def translate_batch(self, texts: list[str], beam: int | None = None, n_best: int = 1) -> list:
+        with self.count_lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            time.sleep(self.delay_s)
+            return super().translate_batch(texts, beam, n_best)
+        finally:
+            with self.count_lock:
+                self.running -= 1
+
+
+def test_two_workers_translate_two_batches_at_once_and_answer_in_order():
+    stand = Concurrent(0.2)
+    batcher = Batcher(stand, Limits(window_ms=0, max_batch_chars=20, workers=2))  # 2 sentences of 9 characters
+    big = [f"sentence{i}" for i in range(8)]
+    try:
+        answers = asyncio.run(settle(batcher, [big, ["small"], ["other"]], delay_s=0.01))
+    finally:
+        batcher.close()
+    assert [r.text for r in answers[0]] == [text.upper() for text in big], "in order, though split over both workers"
+    assert [r.text for r in answers[1]] == ["SMALL"] and [r.text for r in answers[2]] == ["OTHER"]
+    assert stand.most_at_once == 2 and len(batcher.threads) == 2
+    assert sorted(text for call in stand.calls for text in call) == sorted(big + ["small", "other"]), "each once"
+    assert batcher.queued == 0 and batcher.batches == len(stand.calls)
+
+
+def test_the_cores_are_shared_among_the_workers():
+    from seq2seq.serve import split_cores
+
+    assert split_cores(None, 2, on_cpu=True) == (2, 1), "one worker per core"
+    assert split_cores(None, 16, on_cpu=True) == (4, 4), "at most 4 by default, the cores shared"
+    assert split_cores(None, 8, on_cpu=False) == (1, 8), "one on a GPU"
+    assert split_cores(3, 2, on_cpu=True) == (3, 1), "asked for: at least one thread each"
+
+
+def test_with_two_workers_a_request_fails_once_and_alone():
+    stand = Concurrent(0.1)
+    batcher = Batcher(stand, Limits(window_ms=0, max_batch_chars=12, workers=2))  # 2 short sentences a batch
+    failing = ["a", "b", "c", "boom", "d", "e", "f", "g"]
+    try:
+        answers = asyncio.run(settle(batcher, [failing, ["x"], ["y", "z"]]))
+    finally:
+        batcher.close()
+    assert isinstance(answers[0], RuntimeError) and "boom" in str(answers[0])
+    assert [r.text for r in answers[1]] == ["X"] and [r.text for r in answers[2]] == ["Y", "Z"]
+    assert batcher.queued == 0, "every request left the queue once"
+
+
 # ---------------------------------------------------------------------------------------------
 # A model that cannot translate, and a broken setup: refused at start, or /health says so
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
 from seq2seq.errors import UserError
+from seq2seq.ownership import DESCRIPTION, DOWNLOAD, folder_kind, mark_download
 
 CHUNK = 1 << 16
 TIMEOUT_SECONDS = 60
@@ -137,6 +138,9 @@ def download_corpus(name: str, dest: Optional[Path] = None, from_path: Optional[
         raise UserError(f"{from_path}: no such file or folder (--from)")
     if dest.exists() and not dest.is_dir():
         raise UserError(f"{dest}: exists and is not a folder (--dest)")
+    if folder_kind(dest) not in (None, DOWNLOAD):  # a run, a prepared corpus, an export: never mixed with a corpus
+        raise UserError(f"{dest}: is {DESCRIPTION[folder_kind(dest)]}; a corpus is downloaded into a folder of its "
+                        "own: choose another --dest")
 
     for remote in corpus.files:
         target = dest / remote.name
@@ -154,6 +158,9 @@ def download_corpus(name: str, dest: Optional[Path] = None, from_path: Optional[
         else:
             _from_web(remote, _candidate_urls(remote, mirror), target)
 
+    # the marker: the corpus files are a download's, never replaced by an output (-o)
+    names = [f.name for f in corpus.files] + [extra.rsplit("/", 1)[-1] for f in corpus.files for extra in f.extras]
+    mark_download(dest, [name for name in names if (dest / name).is_file()])
     print(f"{corpus.description}: ready in {dest}/ ({', '.join(f.name for f in corpus.files)})")
     print(f"licence: {corpus.licence}")
     print("use it in the data section of a config (paths are relative to where you run s2s):")

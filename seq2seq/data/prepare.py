@@ -88,8 +88,8 @@ from seq2seq.data.tokenizer import load_tokenizers
 from seq2seq.entities import FLAG_DATES, FLAG_NAMES, FLAG_NUMBERS, FLAG_SYMBOLS, known_from_counts, missing_symbols
 from seq2seq.errors import UserError
 from seq2seq.files import replace_directory
-from seq2seq.ownership import (LOCK, MARKER, PREPARED, check_folder, check_replaceable, is_empty, lock, marker_bytes,
-                               release)
+from seq2seq.ownership import (LOCK, MARKER, PREPARED, FolderBusy, check_folder, check_replaceable, is_empty, lock,
+                               marker_bytes, release)
 
 SPOOL = ".pairs.spool"  # pass 1's output inside the temporary directory; gone before the rename
 FLAGS = {"names": FLAG_NAMES, "numbers": FLAG_NUMBERS, "dates": FLAG_DATES, "symbols": FLAG_SYMBOLS}
@@ -106,6 +106,8 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
     """
     data = cfg.data
     out_dir = data.resolved_dir(cfg.name)
+    if out_dir.is_symlink():  # data/x -> /big/disk/x: written there, the link kept (renamed over, it became a folder)
+        out_dir = Path(os.path.realpath(out_dir))
     specs = corpus_specs(data)
     check_folder(out_dir, PREPARED, inputs=[p for spec in specs for p in spec.paths()], option="data.dir")
     progress = Progress()
@@ -118,8 +120,14 @@ def prepare_corpus(cfg: Config, force: bool = False) -> Path:
         raise UserError(f"{out_dir}: cannot create the prepared corpus there ({exc.strerror or exc}); "
                         "set data.dir to a writable place") from None
     try:
-        lock(out_dir, "prepared-data folder")
-        _prepare_locked(cfg, specs, inputs, out_dir, force, progress)
+        try:
+            lock(out_dir, "prepared-data folder")
+            busy = None
+        except FolderBusy as refusal:
+            if not refusal.readers:
+                raise
+            busy = refusal  # a training reads it: only "nothing to do" (or a refusal) may follow
+        _prepare_locked(cfg, specs, inputs, out_dir, force, progress, busy)
     except BaseException:
         if created and out_dir.is_dir() and is_empty(out_dir):  # nothing of it was written
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -149,8 +157,9 @@ def _names(spec: CorpusSpec) -> str:
 
 
 def _prepare_locked(cfg: Config, specs: list[CorpusSpec], inputs: list[list[InputFile]], out_dir: Path,
-                    force: bool, progress: Progress) -> None:
-    """prepare_corpus, once `out_dir` is locked."""
+                    force: bool, progress: Progress, busy: FolderBusy | None = None) -> None:
+    """prepare_corpus, once `out_dir` is locked (busy: not locked, as trainings read it; raised
+    unless there is nothing to do)."""
     data = cfg.data
     state, reason = existing_state(out_dir, data, [dataclasses.asdict(i) for files in inputs for i in files])
     if state == "same" and not force:
@@ -165,6 +174,8 @@ def _prepare_locked(cfg: Config, specs: list[CorpusSpec], inputs: list[list[Inpu
     if state in ("different", "foreign") and not force:
         raise UserError(f"{out_dir} already holds {reason}; use --force to replace it, or set "
                         "data.dir to another directory")
+    if busy is not None:
+        raise busy
     check_replaceable(out_dir, PREPARED)  # a user's file in it would go with the old corpus
     if state == "damaged":
         progress(f"{out_dir}: {reason}; preparing it again")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -68,6 +69,8 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
     """Write a CTranslate2 model directory for a Transformer checkpoint or run; returns it."""
     if quantization not in QUANTIZATIONS:
         raise UserError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
+    if out_dir.is_symlink():  # -o LINK: the export goes where it points, the link kept (not replaced by a folder)
+        out_dir = Path(os.path.realpath(out_dir))
     # only a new or empty folder or an earlier export is written, never one holding the checkpoint
     if check_folder(out_dir, EXPORT, inputs=[checkpoint]) is not None:
         if not force:
@@ -230,9 +233,9 @@ class CTranslate2Translator(TextTranslator):
     def __init__(self, path: Path, *, beam: int | None = None, batch_tokens: int | None = None,
                  length_penalty: float | None = None, device: str | None = None, threads: int | None = None,
                  protect_entities: bool | None = None, no_repeat_ngram: int | None = None,
-                 split: bool | None = None) -> None:
+                 split: bool | None = None, workers: int = 1) -> None:
         """device: as s2s names them (auto, cpu, cuda, cuda:N; see `ct2_device`); protect_entities=False: without
-        entity symbols."""
+        entity symbols; workers: batches CTranslate2 translates at once, from as many threads (`s2s serve`)."""
         ctranslate2 = ctranslate2_module()
         arguments = dict(beam=beam, batch_tokens=batch_tokens, length_penalty=length_penalty,
                          protect_entities=protect_entities, no_repeat_ngram=no_repeat_ngram, split=split)
@@ -255,7 +258,8 @@ class CTranslate2Translator(TextTranslator):
         kind, index = ct2_device(device)
         try:
             self.engine = ctranslate2.Translator(str(path), device=kind, device_index=index,
-                                                 intra_threads=threads or torch.get_num_threads())
+                                                 intra_threads=threads or torch.get_num_threads(),
+                                                 inter_threads=workers)
         except (RuntimeError, ValueError) as exc:  # a truncated model.bin, a damaged config.json ...
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UserError(f"{path}: CTranslate2 cannot load this export ({reason}); if it is damaged or "

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -32,7 +34,7 @@ from seq2seq.files import atomic_write
 from seq2seq.config import Config
 from seq2seq.data.tokenizer import spm_filenames
 from seq2seq.errors import UserError
-from seq2seq.ownership import RUN, RUN_FILES, check_folder, lock, write_marker
+from seq2seq.ownership import RUN, RUN_FILES, check_folder, lock, read_prepared, write_marker  # noqa: F401
 
 ARTIFACTS = RUN_FILES  # what --force deletes (with step-<N>.pt), nothing else
 METRIC_COLUMNS = ("step", "epoch", "train_loss", "dev_loss", "dev_bleu", "dev_chrf", "lr",
@@ -93,7 +95,7 @@ class RunLog:
         self.enabled = enabled
         self.file = None
         if path is not None and enabled:
-            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            self.file = open_own_for_append(path, encoding="utf-8")
         show_bar = enabled and not quiet and sys.stderr.isatty()
         self.bar = tqdm(total=1000, file=sys.stderr, dynamic_ncols=True, leave=False,
                         bar_format="{percentage:3.0f}%|{bar:20}| {desc}") if show_bar else None
@@ -147,7 +149,7 @@ class MetricsCSV:
     def __init__(self, path: Path, *, resume_step: int | None) -> None:
         self.path = path
         rows: list[dict[str, str]] = []
-        if resume_step is not None and path.is_file():
+        if resume_step is not None and path.is_file() and not path.is_symlink():  # never read through a planted link
             with open(path, newline="", encoding="utf-8", errors="replace") as handle:
                 rows = [r for r in csv.DictReader(handle) if _step(r) is not None and _step(r) <= resume_step]
         buffer = io.StringIO()
@@ -155,7 +157,7 @@ class MetricsCSV:
         writer.writeheader()
         writer.writerows({k: r.get(k, "") for k in METRIC_COLUMNS} for r in rows)
         atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
-        self.handle = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.handle = open_own_for_append(path, newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.handle, fieldnames=METRIC_COLUMNS, lineterminator="\n")
 
     def write(self, **row: Any) -> None:
@@ -164,6 +166,35 @@ class MetricsCSV:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def open_own_for_append(path: Path, **text: Any) -> TextIO:
+    """`path`, a file of the run folder, opened to append to it, never through a link planted there.
+
+    A symbolic link (to another user's file, say, in a shared folder) is replaced by a new file
+    of the run: its target is neither written nor read (copying it in could show a private file
+    to whoever reads the run). A hard link (a `cp -al` backup of the run) becomes the run's own
+    copy of what it held, so appending leaves the other name's file as it was."""
+    if path.is_symlink():
+        print(f"warning: {path} was a symbolic link (to {os.readlink(path)}); s2s writes only its own "
+              "files in a run folder, so it now is a new file and what the link named is unchanged",
+              file=sys.stderr)
+        atomic_write(path, lambda tmp: tmp.write_bytes(b""))
+    else:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            info = None
+        if info is not None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            def copy(tmp: Path) -> None:
+                shutil.copyfile(path, tmp)
+                os.chmod(tmp, stat.S_IMODE(info.st_mode))  # no wider access than the shared file had
+            atomic_write(path, copy)
+    try:  # O_NOFOLLOW: a link planted since the check above is refused, not followed
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write it ({exc.strerror or exc}); it must be a plain file") from None
+    return os.fdopen(fd, "a", **text)
 
 
 def _step(row: dict[str, Any]) -> int | None:
