@@ -3,7 +3,8 @@
 Requests (jobs) queue here; the batcher translates their sentences in batches, on `workers`
 threads side by side (each takes the next batch when it is free, one at a time; on a CPU each
 runs its share of the cores: two one-core workers decoded 1.5-1.7x as many sentences/s as one
-two-core worker on 2 cores, small matrix products using a second core poorly). Before each batch
+two-core worker on 2 cores, small matrix products using a second core poorly; a worker takes only
+its share of what waits while others are free, so they run side by side). Before each batch
 it waits up to `window_ms` for requests that arrive together (longer while fewer wait than the
 last batch had: see `_gather`), and not at all while a full batch's work is already waiting, so
 the model is not left idle. A batch takes sentences round-robin
@@ -110,6 +111,7 @@ class Batcher:
         self.lock = threading.Lock()  # the counters and the jobs' progress
         self.turn = threading.Lock()  # one worker at a time gathers jobs and takes its batch
         self.closed = False
+        self.busy = 0  # workers translating a batch
         self.threads = [threading.Thread(target=self._run, name=f"s2s-batcher-{i}", daemon=True)
                         for i in range(max(1, limits.workers))]
         for thread in self.threads:
@@ -143,7 +145,11 @@ class Batcher:
             if batch is None:
                 return
             started = time.monotonic()
-            self._round(batch)
+            try:
+                self._round(batch)
+            finally:
+                with self.lock:
+                    self.busy -= 1
             self.last_seconds = time.monotonic() - started
 
     def _next_batch(self) -> list[Slice] | None:
@@ -170,7 +176,10 @@ class Batcher:
                     pending.remove(job)
                     self._leave(job)
                 if pending:
-                    return self._take(pending)
+                    batch = self._take(pending)
+                    with self.lock:
+                        self.busy += 1
+                    return batch
 
     def _gather(self, pending: deque[Job]) -> bool:
         """Move queued jobs into `pending` for the batch window, or not at all while a full batch
@@ -212,6 +221,10 @@ class Batcher:
         jobs = [job for job in pending if job.key == key]
         taken = dict.fromkeys(jobs, 0)
         count = work = 0
+        # with other workers free, take only this worker's share: the rest is theirs at once
+        # (else one worker took every waiting request while the others idled, turn by turn)
+        free = max(1, len(self.threads) - self.busy)
+        most = min(self.limits.max_batch_texts, -(-sum(len(job.texts) - job.handed for job in jobs) // free))
         full = False
         while not full:
             grew = False
@@ -220,7 +233,7 @@ class Batcher:
                 if index >= len(job.texts):
                     continue
                 cost = (len(job.texts[index]) + 1) * beam
-                if count and (count >= self.limits.max_batch_texts or work + cost > self.limits.max_batch_chars):
+                if count and (count >= most or work + cost > self.limits.max_batch_chars):
                     full = True
                     break
                 taken[job] += 1

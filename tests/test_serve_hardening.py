@@ -372,6 +372,27 @@ def test_two_workers_translate_two_batches_at_once_and_answer_in_order():
     assert batcher.queued == 0 and batcher.batches == len(stand.calls)
 
 
+def test_a_worker_leaves_the_free_workers_their_share():
+    """Eight requests waiting, two workers free: each takes four at once (before, the first took
+    all eight and the second idled, which halved the serving rate, turn by turn)."""
+    stand = Concurrent(0.6)  # a batch takes longer than the second worker's window
+    batcher = Batcher(stand, Limits(window_ms=100, workers=2))  # the first worker gathers all eight
+
+    async def scenario() -> list:
+        loop = asyncio.get_running_loop()
+        jobs = [Job([f"s{i}"], None, 1, loop.create_future(), loop) for i in range(8)]
+        for job in jobs:
+            batcher.submit(job)
+        return await asyncio.gather(*(job.done for job in jobs))
+
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert [r[0].text for r in answers] == [f"S{i}" for i in range(8)]
+    assert sorted(map(len, stand.calls)) == [4, 4] and stand.most_at_once == 2, stand.calls
+
+
 def test_the_cores_are_shared_among_the_workers():
     from seq2seq.serve import split_cores
 
