@@ -93,6 +93,7 @@ def evaluate_command(*, model: Path | None, split: str, src: Path | None, ref: P
         check_output(plot_path, inputs, "BLEU-by-length plot", others=[output] if output else ())
 
     start = time.perf_counter()
+    translator.show_progress = sys.stderr.isatty()  # a bar on a terminal, nothing extra when piped
     hypotheses = translator.translate(sources)
     seconds = time.perf_counter() - start
     if output is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -186,13 +187,24 @@ SearchBatch = Callable[[list[list[int]], list[int]], list[list[Hypothesis]]]
 
 
 def search_in_batches(search_batch: SearchBatch, sources: Sequence[list[int]], max_lengths: Sequence[int],
-                      batches: list[list[int]]) -> list[list[Hypothesis]]:
-    """`search_batch(sources, max_lengths)` over each batch of indices; the hypotheses in the order of `sources`."""
+                      batches: list[list[int]], advance: Callable[[int], object] | None = None) -> list[list[Hypothesis]]:
+    """`search_batch(sources, max_lengths)` over each batch of indices; the hypotheses in the order of
+    `sources`. `advance(n)` after each batch of n sentences (a progress bar's update)."""
     found: list[list[Hypothesis]] = [[] for _ in sources]
     for batch in batches:
         for index, hyps in zip(batch, search_batch([sources[i] for i in batch], [max_lengths[i] for i in batch])):
             found[index] = hyps
+        if advance is not None:
+            advance(len(batch))
     return found
+
+
+def sentence_bar(total: int, shown: bool) -> Any:
+    """A bar on stderr of the sentences searched (done/total, sentences/s, ETA), gone when done;
+    one that shows nothing unless `shown`."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" sentences", file=sys.stderr, disable=not shown, leave=False, dynamic_ncols=True)
 
 
 def _side_by_side(attentions: list[Any]) -> Any:
@@ -242,6 +254,7 @@ class TextTranslator:
     protector: Protector | None  # the model's entity symbols (train.protect_entities), when it has them
     languages: tuple[str | None, str | None] = (None, None)  # data.src_lang, data.tgt_lang: how to split and join
     warnings: Warnings = Warnings()  # each said; the server sets ThrottledWarnings (no client floods its log)
+    show_progress: bool = False  # a bar while batches are searched (`s2s eval`, `translate -i`: on a terminal)
 
     @overload
     def translate(self, sentences: str, *, beam: int | None = None) -> str: ...
@@ -312,8 +325,9 @@ class TextTranslator:
         sources = [ids + [EOS_ID] for ids in ready.ids]
         max_lengths = output_bounds(ready.ids, settings, max_len, self.max_positions)
         batches = self._batches([len(ids) for ids in sources], settings.batch_tokens, options.beam_size)
-        found = search_in_batches(lambda batch, bounds: self._search(batch, bounds, options), sources,
-                                  max_lengths, batches)
+        with sentence_bar(len(sources), self.show_progress) as bar:
+            found = search_in_batches(lambda batch, bounds: self._search(batch, bounds, options), sources,
+                                      max_lengths, batches, bar.update)
         for index, source_ids, hyps in zip(ready.todo, sources, found):
             originals = ready.originals[index]
             results[index].hypotheses = [self._with_text(hyp, attention, originals) for hyp in hyps]

@@ -200,6 +200,7 @@ def translate_command(*, text: list[str], model: Path | None, input_file: Path |
                                  no_repeat_ngram=no_repeat_ngram,
                                  max_piece_run=max_piece_run, split=split_sentences)
     keep_large_tensors_on_the_heap()
+    translator.show_progress = input_file is not None and sys.stderr.isatty()  # a file: long work; piped: nothing
     if n_best is not None and beam is not None and n_best > beam:
         raise UserError(f"--n-best {n_best} needs a beam at least that wide; got --beam {beam}")
     if plot_attention is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import math
 import re
 import runpy
@@ -80,6 +81,31 @@ def test_translate_takes_a_sentence_or_a_list(transformer_run: Path):
     assert many[0] == one and many[1] == ""
     assert many == [translator.translate(sentence) for sentence in SENTENCES]  # batching changes nothing
     assert all("\n" not in text for text in many)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_bar_shows_the_sentences_searched_on_a_terminal_only(transformer_run: Path, monkeypatch, capsys, tmp_path):
+    """`s2s eval` and `translate -i` show a bar of the sentences searched on a terminal (done/total,
+    sentences/s); piped, stderr gets nothing of it; the translations are the same either way."""
+    sentences = [f"{word} {i}." for i in range(30) for word in ("maison", "chat")]
+    translator = Translator.load(transformer_run, batch_tokens=40, split=False)  # many small batches
+    quiet = translator.translate(sentences)
+    assert capsys.readouterr().err == ""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    translator.show_progress = True
+    assert translator.translate(sentences) == quiet
+    shown = terminal.getvalue()
+    assert f"/{len(sentences)}" in shown and "sentences/s" in shown, shown
+    monkeypatch.undo()
+    source = tmp_path / "in.fr"
+    source.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    code, out, err = run_cli(monkeypatch, capsys, "translate", "--model", transformer_run, "-i", source, "--no-split")
+    assert code == 0 and out.splitlines() == quiet and "sentences/s" not in err and "\r" not in err
 
 
 def test_the_translator_gives_what_s2s_translate_prints(transformer_run: Path, monkeypatch, capsys):
