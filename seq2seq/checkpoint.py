@@ -95,25 +95,35 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
     """One checkpoint whose weights are the mean of `paths`' weights (same model and vocabulary).
 
     Config, vocabulary and the other fields come from the last of `paths`; `averaged_from`
-    names them all. A checkpoint of another model or vocabulary is a UserError naming it.
+    names them all. A checkpoint of another model or vocabulary is a UserError naming it. One
+    checkpoint is in memory at a time beside the running sum (memory does not grow with their
+    number); on a terminal a bar counts them.
     """
-    payloads = [load_checkpoint(path) for path in paths]
-    newest = payloads[-1]
-    for payload in payloads[:-1]:
-        if (payload["config"]["model"] != newest["config"]["model"] or payload["spm_src"] != newest["spm_src"]
-                or payload["spm_tgt"] != newest["spm_tgt"] or payload["model_state"].keys() != newest["model_state"].keys()):
-            raise UserError(f"{payload['path']}: another model or vocabulary than {newest['path']}; "
-                            "only checkpoints of one training run can be averaged")
-    state = {}
-    for name, tensor in newest["model_state"].items():
-        if tensor.is_floating_point():
-            total = torch.stack([p["model_state"][name].double() for p in payloads]).mean(dim=0)
-            state[name] = total.to(tensor.dtype)
-        else:
-            state[name] = tensor
+    from tqdm import tqdm
+
+    newest = load_checkpoint(paths[-1])
+    sums = {name: tensor.double() for name, tensor in newest["model_state"].items() if tensor.is_floating_point()}
+    read = {len(paths) - 1: str(newest["path"])}
+    with tqdm(total=len(paths), unit=" checkpoints", file=sys.stderr, disable=not sys.stderr.isatty(),
+              leave=False) as bar:
+        bar.update(1)
+        for index, path in enumerate(paths[:-1]):
+            payload = load_checkpoint(path)
+            if (payload["config"]["model"] != newest["config"]["model"] or payload["spm_src"] != newest["spm_src"]
+                    or payload["spm_tgt"] != newest["spm_tgt"]
+                    or payload["model_state"].keys() != newest["model_state"].keys()):
+                raise UserError(f"{payload['path']}: another model or vocabulary than {newest['path']}; "
+                                "only checkpoints of one training run can be averaged")
+            for name, total in sums.items():
+                total += payload["model_state"][name].double()
+            read[index] = str(payload["path"])
+            del payload
+            bar.update(1)
+    state = {name: (sums[name] / len(paths)).to(tensor.dtype) if name in sums else tensor
+             for name, tensor in newest["model_state"].items()}
     averaged = {key: value for key, value in newest.items()
                 if key not in ("path", "optimizer", "schedule", "rng", "train_state", "ema")}
-    averaged.update(model_state=state, kind="averaged", averaged_from=[str(p["path"]) for p in payloads])
+    averaged.update(model_state=state, kind="averaged", averaged_from=[read[i] for i in range(len(paths))])
     return averaged
 
 

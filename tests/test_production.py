@@ -66,6 +66,28 @@ def test_average_is_the_mean_of_the_weights_and_translates(trained, tmp_path, mo
     assert len(load_checkpoint(out)["averaged_from"]) == 3
 
 
+def test_average_shows_a_bar_of_checkpoints_on_a_terminal_and_names_them_in_order(trained, monkeypatch):
+    import io
+    import sys
+
+    from seq2seq.checkpoint import average_checkpoints
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    run, _ = trained
+    paths = [run / name for name in ("step-180.pt", "step-190.pt", "step-200.pt")]
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    averaged = average_checkpoints(paths)
+    assert "/3" in terminal.getvalue() and "checkpoints" in terminal.getvalue(), terminal.getvalue()
+    assert [Path(p).name for p in averaged["averaged_from"]] == [p.name for p in paths]
+    states = [load_checkpoint(p)["model_state"] for p in paths]
+    for name, tensor in averaged["model_state"].items():
+        torch.testing.assert_close(tensor, sum(state[name] for state in states) / 3)
+
+
 def test_average_refuses_checkpoints_of_another_model(trained, tmp_path, monkeypatch, capsys):
     run, _ = trained
     other = make_checkpoint(tmp_path / "other", {"type": "transformer", "d_model": 16, "heads": 2,
