@@ -10,7 +10,16 @@ PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     "$PYTHON" -m pip install --quiet "torch==2.13.0"
 fi
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[dev,ct2,serve]'
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[dev,ct2,serve,tensorboard,browser]'
+
+# A real browser for the tests of the page of `s2s serve` (tests/test_page.py; they skip, with the
+# reason, without one): Debian's Chromium and its driver, where this machine can install them.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -q chromium chromium-driver \
+        || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; } >/dev/null 2>&1 \
+        || echo "warning: cannot install chromium and chromium-driver: the browser tests will skip" >&2
+fi
 
 # Real corpora for the tests that need them (they skip, with the reason, when absent).
 if [ -z "${S2S_SHARED_DATA:-}" ] && [ -d ../shared/data ]; then

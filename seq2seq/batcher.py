@@ -8,7 +8,7 @@ its share of what waits while others are free, so they run side by side). Before
 it waits up to `window_ms` for requests that arrive together (longer while fewer wait than the
 last batch had: see `_gather`), and not at all while a full batch's work is already waiting, so
 the model is not left idle. A batch takes sentences round-robin
-from every waiting request with the same search options (beam, n_best), one each in turn, up to
+from every waiting request with the same search options (beam, n_best, attention), one each in turn, up to
 `max_batch_texts` sentences and `max_batch_chars` characters x beam: a request of many long
 sentences is split over several batches, and a small request that comes meanwhile rides in the
 next one instead of waiting for the whole big one. A request whose sentences make the model
@@ -63,6 +63,7 @@ class Job:
     n_best: int
     done: asyncio.Future = field(repr=False)
     loop: asyncio.AbstractEventLoop = field(repr=False)
+    attention: bool = False  # its results carry the attention (the page of `s2s serve`)
     results: list[Any] = field(default_factory=list, repr=False)  # one per text, None until translated
     handed: int = 0  # texts[:handed] are in a batch (translated, or being translated by a worker)
     completed: int = 0  # texts translated
@@ -74,8 +75,9 @@ class Job:
         self.results = [None] * len(self.texts)
 
     @property
-    def key(self) -> tuple[int | None, int]:
-        return self.beam, self.n_best
+    def key(self) -> tuple[int | None, int, bool]:
+        """What a batch's jobs share: how to search, and whether to keep the attention."""
+        return self.beam, self.n_best, self.attention
 
     def finish(self, error: str | None = None) -> None:
         self.failed = self.failed or error is not None
@@ -252,9 +254,8 @@ class Batcher:
     def _round(self, batch: list[Slice]) -> None:
         """Translate one batch; answer the jobs it completes."""
         self.last_count = sum(n for _, _, n in batch)
-        beam, n_best = batch[0][0].key
         outcome = {"ok": 0, "error": None}
-        self._translate(batch, beam, n_best, outcome)
+        self._translate(batch, batch[0][0].key, outcome)
         if outcome["ok"]:
             self.failing = None
         elif outcome["error"]:
@@ -268,16 +269,17 @@ class Batcher:
             if complete:
                 job.finish()
 
-    def _translate(self, batch: list[Slice], beam: int | None, n_best: int, outcome: dict[str, Any]) -> None:
+    def _translate(self, batch: list[Slice], key: tuple[int | None, int, bool], outcome: dict[str, Any]) -> None:
         texts = [text for job, start, n in batch for text in job.texts[start:start + n]]
+        beam, n_best, attention = key
         try:
-            results = self.translator.translate_batch(texts, beam=beam, n_best=n_best)
+            results = self.translator.translate_batch(texts, beam=beam, n_best=n_best, attention=attention)
             with self.lock:
                 self.batches += 1
         except Exception as exc:  # noqa: BLE001 - answered as a 500, the server goes on
             if len(batch) > 1:  # one request's sentences may be the cause: only that request fails
                 for part in batch:
-                    self._translate([part], beam, n_best, outcome)
+                    self._translate([part], key, outcome)
                 return
             message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
             print(f"warning: a translation failed: {message}", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ import yaml
 
 from seq2seq.config_corpora import check_corpora
 from seq2seq.config_history import RENAMED_KEYS, RETIRED_KEYS, STORED_DEFAULTS, upgrade_stored
-from seq2seq.config_values import allowed_kinds, check_value, suggest
+from seq2seq.config_values import allowed_kinds, check_value, show_choice, suggest
 from seq2seq.devices import check_device_name
 from seq2seq.errors import UserError
 from seq2seq.files import read_yaml
@@ -145,6 +145,9 @@ class TrainConfig:
     validate_every: int = option(500, "updates between validations", low=1)
     dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)
     log_every: int = option(50, "updates between progress lines in train.log", low=1)
+    tensorboard: Literal["auto", True, False] = option(
+        "auto", "also write TensorBoard event files to <run>/tensorboard/ (training/tensorboard.py): auto = when the "
+        "tensorboard package is installed, true = required (pip install 's2s[tensorboard]'), false = never")
     save_every: Optional[int] = option(None, "updates between saves of last.pt besides the one at each validation (null = only at validations)", low=1)
     keep_last: int = option(0, "also keep the weights of the last K saves of last.pt as step-<N>.pt, for `s2s average` (0 = none)", low=0)
     ema_decay: float = option(
@@ -386,7 +389,7 @@ def reference_card() -> str:
         for f in dataclasses.fields(cls):
             (kind,), optional = allowed_kinds(hints[f.name])
             if typing.get_origin(kind) is Literal:
-                allowed = " | ".join(map(str, typing.get_args(kind)))
+                allowed = " | ".join(map(show_choice, typing.get_args(kind)))
             else:
                 allowed = kind.__name__ + (" or null" if optional else "")
             default = yaml.safe_dump(f.default, default_flow_style=True).strip().removesuffix("...").strip()

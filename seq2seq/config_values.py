@@ -26,6 +26,11 @@ def allowed_kinds(annotation: Any) -> tuple[list[Any], bool]:
     return [annotation], optional
 
 
+def show_choice(choice: Any) -> str:
+    """A Literal's choice as YAML writes it: true and false for booleans (train.tensorboard: auto | true | false)."""
+    return str(choice).lower() if isinstance(choice, bool) else str(choice)
+
+
 def check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annotation: Any) -> Any:
     """The value converted to the key's type, or a UserError that says what is allowed."""
     (kind,), optional = allowed_kinds(annotation)
@@ -35,8 +40,8 @@ def check_value(where: str, key: str, value: Any, fld: dataclasses.Field, annota
         raise UserError(f"{where}: {key} must not be empty (null); default is {fld.default!r}")
     if typing.get_origin(kind) is Literal:
         choices = typing.get_args(kind)
-        if value not in choices:
-            raise UserError(f"{where}: {key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        if not any(value == choice and type(value) is type(choice) for choice in choices):  # 1 is not true
+            raise UserError(f"{where}: {key} must be one of {', '.join(map(show_choice, choices))}; got {value!r}")
         return value
     if kind is bool:
         if not isinstance(value, bool):

@@ -57,6 +57,7 @@ class Translation(Hypothesis):
     text: str = ""
     # the target pieces, EOS included (one per row of `attention`); only with attention=True
     pieces: list[str] | None = None
+    symbols: list[str | None] | None = None  # per piece, the entity symbol it is shown for (else None)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class TranslationResult:
     # the source pieces the model read, EOS included (one per column of the attention);
     # only with attention=True
     source_pieces: list[str] | None = None
+    source_symbols: list[str | None] | None = None  # per source piece, the entity symbol it is shown for
 
     @property
     def best(self) -> Translation:
@@ -230,9 +232,11 @@ def search_symbols(src_tokenizer: Any, tgt_tokenizer: Any, protector: Protector 
     return symbol_ids(src_tokenizer, tgt_tokenizer) if protector else ()
 
 
-def shown(pieces: list[str], originals: dict[str, str], protector: Protector | None, target: bool) -> list[str]:
-    """Pieces for an attention plot, each symbol shown as its words (in the target language on that side)."""
-    return shown_pieces(pieces, originals, protector if target else None)
+def shown(pieces: list[str], originals: dict[str, str], protector: Protector | None,
+          target: bool) -> tuple[list[str], list[str | None]]:
+    """Pieces for an attention plot, each symbol shown as its words (in the target language on that
+    side), and per piece the symbol it is shown for (None for the other pieces)."""
+    return shown_pieces(pieces, originals, protector if target else None), [p if p in originals else None for p in pieces]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +310,7 @@ class TextTranslator:
                    attention: bool) -> list[TranslationResult]:
         """`translate_batch` of sentences that are not split (arguments checked)."""
         protector = self.protector if settings.protect_entities else None
-        results = [TranslationResult(sentence, [self._nothing(attention)], [] if attention else None)
+        results = [TranslationResult(sentence, [self._nothing(attention)], *(([], []) if attention else ()))
                    for sentence in sentences]
         ready = self.sources(sentences, protector)
         if not ready.ids:
@@ -333,7 +337,8 @@ class TextTranslator:
             results[index].hypotheses = [self._with_text(hyp, attention, originals) for hyp in hyps]
             if attention:
                 pieces = self.src_tokenizer.pieces(source_ids)
-                results[index].source_pieces = shown(pieces, originals, self.protector, target=False)
+                results[index].source_pieces, results[index].source_symbols = shown(
+                    pieces, originals, self.protector, target=False)
         return results
 
     def _joined(self, line: str, parts: list[TranslationResult], attention: bool) -> TranslationResult:
@@ -344,11 +349,12 @@ class TextTranslator:
             text = join_sentences([hyp.text for hyp in hyps], self.languages[1])
             hyp = Translation([t for h in hyps for t in h.tokens], sum(h.score for h in hyps), None, text)
             if attention:
-                hyp.pieces = [piece for h in hyps for piece in h.pieces or []]
+                hyp.pieces, hyp.symbols = ([x for h in hyps for x in getattr(h, name) or []] for name in ("pieces", "symbols"))
                 hyp.attention = _side_by_side([h.attention for h in hyps])
             joined.hypotheses.append(hyp)
         if attention:
-            joined.source_pieces = [piece for part in parts for piece in part.source_pieces or []]
+            joined.source_pieces, joined.source_symbols = (
+                [x for part in parts for x in getattr(part, name) or []] for name in ("source_pieces", "source_symbols"))
         return joined
 
     def sources(self, sentences: Sequence[str], protector: Protector | None) -> Sources:
@@ -364,7 +370,7 @@ class TextTranslator:
         an empty one (0 x layers x heads x 0) where the model has attention."""
         if not attention:
             return Translation([], 0.0)
-        return Translation([], 0.0, self._empty_attention(), "", [])
+        return Translation([], 0.0, self._empty_attention(), "", [], [])
 
     def _empty_attention(self) -> Any:
         """What `_nothing` gives as attention (None: the engine gives none)."""
@@ -373,10 +379,9 @@ class TextTranslator:
     def _with_text(self, hyp: Hypothesis, attention: bool, originals: dict[str, str]) -> Translation:
         """A hypothesis decoded into one line of text, its symbols' words put back."""
         text = restore(self.tgt_tokenizer.decode(hyp.tokens), originals, self.protector).translate(LINE_BREAKS)
-        pieces = None
-        if attention:
-            pieces = shown(self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]), originals, self.protector, target=True)
-        return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces)
+        pieces, symbols = (shown(self.tgt_tokenizer.pieces(hyp.tokens + [EOS_ID]), originals, self.protector, True)
+                           if attention else (None, None))
+        return Translation(hyp.tokens, hyp.score, hyp.attention, text, pieces, symbols)
 
     # -- the engine ---------------------------------------------------------------------------
 

@@ -42,7 +42,13 @@ def _save(fig: Any, path: str | Path, output: bool = True) -> Path:
 
 def plot_attention(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequence[str],
                    path: str | Path, title: str = "") -> Path:
-    """Heat map of attention weights: source subwords on x, target subwords on y.
+    """Heat map of attention weights (see attention_figure) saved as a PNG."""
+    return _save(attention_figure(weights, src_pieces, tgt_pieces, title), path)
+
+
+def attention_figure(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequence[str], title: str = "") -> Any:
+    """Heat map of attention weights: source subwords on x, target subwords on y; a matplotlib
+    figure (the caller saves or logs it, and closes it).
 
     weights: (tgt_len, src_len) tensor or array, row t = attention of output step t.
     """
@@ -70,7 +76,7 @@ def plot_attention(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequence
     if title:
         ax.set_title(title, fontsize=10, pad=12)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="attention weight")
-    return _save(fig, path)
+    return fig
 
 
 def plot_bleu_by_length(buckets: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]],

@@ -2,7 +2,9 @@
 
     POST /translate   {"text": "Bonjour."}            -> {"source": ..., "translation": ...}
                       {"texts": ["Bonjour.", "Merci."]} -> {"translations": [{"source", "translation"}, ...]}
-                      optional "beam" and "n_best" (then each answer has "hypotheses": [{text, score}])
+                      optional "beam" and "n_best" (then each answer has "hypotheses": [{text, score}]),
+                      "attention": true (then each answer has "attention": see seq2seq.web.attention)
+    GET  /            the translation page: the translation, its n-best and its attention as a heat map
     GET  /health      {"status": "ok"}; 503 {"status": "failing", "error"} while the model fails
     GET  /info        the model, its languages, parameters and decode settings, the server's limits
 
@@ -27,6 +29,8 @@ from typing import Any
 
 from seq2seq.batcher import Batcher, Job, Limits
 from seq2seq.errors import ThrottledWarnings, UserError
+from seq2seq.web import page_html
+from seq2seq.web.attention import attention_unavailable, attention_json
 
 __all__ = ["BadRequest", "Limits", "make_app", "parse_request", "serve_command"]
 
@@ -52,8 +56,8 @@ async def read_body(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool, int | None, int]:
-    """(texts, one text?, beam, n_best) of a /translate body, or BadRequest with a 4xx status."""
+def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool, int | None, int, bool]:
+    """(texts, one text?, beam, n_best, attention?) of a /translate body, or BadRequest with a 4xx status."""
     try:
         data = json.loads(body)
     except RecursionError:
@@ -62,9 +66,9 @@ def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool, int | N
         raise BadRequest(400, f"the body is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise BadRequest(422, 'the body must be a JSON object: {"text": "..."} or {"texts": ["...", ...]}')
-    unknown = sorted(set(data) - {"text", "texts", "beam", "n_best"})
+    unknown = sorted(set(data) - {"text", "texts", "beam", "n_best", "attention"})
     if unknown:
-        raise BadRequest(422, f"unknown field(s): {', '.join(unknown)}; allowed: text, texts, beam, n_best")
+        raise BadRequest(422, f"unknown field(s): {', '.join(unknown)}; allowed: text, texts, beam, n_best, attention")
     if ("text" in data) == ("texts" in data):
         raise BadRequest(422, 'give exactly one of "text" (a string) or "texts" (a list of strings)')
     single = "text" in data
@@ -80,7 +84,10 @@ def parse_request(body: bytes, limits: Limits) -> tuple[list[str], bool, int | N
             raise BadRequest(400, f'"{name}" {value} exceeds this server\'s limit of {limits.max_beam} (--max-beam)')
     if beam is not None and n_best > beam:
         raise BadRequest(422, f'"n_best" ({n_best}) must not exceed "beam" ({beam})')
-    return [t.replace("\n", " ") for t in texts], single, beam, n_best
+    attention = data.get("attention", False)
+    if not isinstance(attention, bool):
+        raise BadRequest(422, f'"attention" must be true or false; got {json.dumps(attention)[:40]}')
+    return [t.replace("\n", " ") for t in texts], single, beam, n_best, attention
 
 
 def check_texts(texts: list[str], limits: Limits) -> None:
@@ -101,10 +108,13 @@ def check_texts(texts: list[str], limits: Limits) -> None:
                               "in one request (--max-request-chars)")
 
 
-def _answer(source: str, result: Any, n_best: int) -> dict[str, Any]:
+def _answer(source: str, result: Any, n_best: int, attention: bool, no_attention: str | None) -> dict[str, Any]:
     answer: dict[str, Any] = {"source": source, "translation": result.text}
     if n_best > 1:
         answer["hypotheses"] = [{"text": h.text, "score": round(h.score, 4)} for h in result.hypotheses]
+    if attention:  # asked for: the weights, or why this model gives none
+        answer["attention"] = attention_json(result) if no_attention is None else {"available": False,
+                                                                                   "reason": no_attention}
     return answer
 
 
@@ -113,9 +123,10 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
 
     state: dict[str, Batcher] = {}
+    no_attention = attention_unavailable(translator)  # None: the model gives its attention
 
     @asynccontextmanager
     async def lifespan(app: Any):  # noqa: ANN202
@@ -124,6 +135,10 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
         state["batcher"].close()
 
     app = FastAPI(title="s2s", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> Any:
+        return HTMLResponse(page_html())
 
     @app.get("/health")
     async def health() -> Any:
@@ -140,7 +155,7 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
     @app.post("/translate")
     async def translate(request: Request) -> Any:
         try:
-            return await _translate(request, state["batcher"], limits)
+            return await _translate(request, state["batcher"], limits, no_attention)
         except BadRequest as exc:  # refused unread bodies close the connection: what is left is not read
             headers = {"Connection": "close"} if exc.status in (408, 413) else None
             return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
@@ -154,14 +169,14 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
     return app
 
 
-async def _translate(request: Any, batcher: Batcher, limits: Limits) -> Any:
+async def _translate(request: Any, batcher: Batcher, limits: Limits, no_attention: str | None) -> Any:
     try:
         body = await asyncio.wait_for(read_body(request, limits.max_body_bytes), limits.body_timeout_s)
     except asyncio.TimeoutError:
         raise BadRequest(408, f"the body did not arrive within {limits.body_timeout_s:g} s") from None
-    texts, single, beam, n_best = parse_request(body, limits)
+    texts, single, beam, n_best, attention = parse_request(body, limits)
     loop = asyncio.get_running_loop()
-    job = Job(texts, beam, n_best, loop.create_future(), loop)
+    job = Job(texts, beam, n_best, loop.create_future(), loop, attention and no_attention is None)
     if texts and not batcher.submit(job):
         raise BadRequest(503, f"the server is busy: more than {limits.max_queued_texts} sentences would wait "
                               "(--max-queued-texts); retry later")
@@ -176,7 +191,7 @@ async def _translate(request: Any, batcher: Batcher, limits: Limits) -> Any:
             job.abandoned = True  # the batcher drops what is left of it
             return None
     results = await job.done if texts else []
-    answers = [_answer(text, result, n_best) for text, result in zip(texts, results)]
+    answers = [_answer(text, result, n_best, attention, no_attention) for text, result in zip(texts, results)]
     return answers[0] if single else {"translations": answers}
 
 
@@ -184,6 +199,9 @@ def model_info(translator: Any, path: Path) -> dict[str, Any]:
     """What GET /info says about the model."""
     info: dict[str, Any] = {"model": str(path), "beam": translator.settings.beam_size,
                             "length_penalty": translator.settings.length_penalty}
+    no_attention = attention_unavailable(translator)
+    info["attention"] = ({"available": False, "reason": no_attention} if no_attention else {
+        "available": True, "layers": translator.model.attention_layers, "heads": translator.model.attention_heads})
     config = getattr(translator, "config", None)
     if config is not None:
         from seq2seq.models import count_parameters, describe_model
@@ -249,7 +267,8 @@ def serve_command(*, model: Path | None, host: str, port: int, beam: int | None,
                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); serve another model")
     app = make_app(translator, limits, model_info(translator, path))
     print(f"serving {path} on http://{host}:{port} with {workers} worker(s) of {threads_each} thread(s) "
-          "(POST /translate, GET /health, GET /info; Ctrl-C stops)", file=sys.stderr, flush=True)
+          "(GET / is the translation page for a browser; POST /translate, GET /health, GET /info; Ctrl-C stops)",
+          file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     try:

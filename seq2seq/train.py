@@ -53,11 +53,12 @@ from seq2seq.training.optimizer import make_optimizer
 from seq2seq.training.precision import MixedPrecision
 from seq2seq.training.progress import Progress, budget_text, format_bleu
 from seq2seq.training.resume import load_resumable, restore_rng, rng_state
-from seq2seq.training.run_dir import MetricsCSV, RunLog, copy_snapshot, plot_curves, prepare_run_dir, read_prepared
+from seq2seq.training.run_dir import RunLog, copy_snapshot, plot_curves, prepare_run_dir, read_prepared
 from seq2seq.training.schedule import LRSchedule, check_schedule
 from seq2seq.training.state import TrainState
 from seq2seq.training.stopping import (Clock, StopRequest, UpdateSignals, check_stopping, divergence_message,
                                        out_of_time, stop_reason)
+from seq2seq.training.tensorboard import check_tensorboard
 from seq2seq.training.update import UpdateTotals, backward, current_lr, gradient_norm, set_lr
 from seq2seq.training.validation import DevScores, DevSet, load_dev_set, validate as score_dev_set
 
@@ -67,6 +68,7 @@ def train_command(config: Config, *, run_dir: Path | None = None, resume: bool =
     """`s2s train`: train `config` into `run_dir` (default runs/<name>), or continue it (--resume)."""
     check_stopping(config.train)
     check_schedule(config.train)
+    check_tensorboard(config)  # train.tensorboard: true needs the package
     return_large_blocks_to_the_os()
     bound_primitive_caches()
     dist = init_distributed(config.train.device)
@@ -114,9 +116,8 @@ class Trainer:
             self._continue_from(payload)
 
         self.group_size = train.accumulate * dist.world_size  # batches per update
-        self.metrics = MetricsCSV(run_dir / "metrics.csv", resume_step=self.state.step if payload else None) \
-            if dist.is_main else None
-        self.progress = Progress(self.log, self.metrics, train, self.group_size)
+        self.progress = Progress.open(run_dir, config, self.log, self.state.step if payload else None, self.group_size,
+                                      dist.is_main)  # metrics.csv and TensorBoard (rank 0)
         self.stop_request = StopRequest()
         self.grad_norm = math.nan
         self._log_setup(payload, data_dir)
@@ -213,9 +214,8 @@ class Trainer:
         finally:
             self.stop_request.uninstall()
             self.data.close()
+            self.progress.close()  # metrics.csv and the event files
             self.log.close()
-            if self.metrics is not None:
-                self.metrics.close()
 
     def _loop(self) -> None:
         state, train = self.state, self.config.train
@@ -342,7 +342,7 @@ class Trainer:
             # Validation must not move the random streams, or resumed runs would drift.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), averaged(self.ema):
                 scores = score_dev_set(self.raw_model, self.dev, self.config, self.src_tok, self.tgt_tok,
-                                       self.device, self.data.protector)
+                                       self.device, self.data.protector, attention=self.progress.wants_attention)
         bleu = self.dist.broadcast(scores.bleu if scores is not None else None)
         improved = bleu > state.best_bleu
         if improved:

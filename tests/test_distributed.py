@@ -36,19 +36,23 @@ def ddp_config(data_dir: Path, **train):
     return toy_config(data_dir, model=model, **keys)
 
 
+def train_in_two_processes(config, config_file: Path, run_dir: Path) -> None:  # noqa: ANN001
+    """`s2s train` of `config` (written to `config_file`) into `run_dir` by torchrun, 2 processes."""
+    config_file.write_text(config.to_yaml(), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "seq2seq", "train", "--config", str(config_file), "--run-dir", str(run_dir), "--quiet"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(data dir, 2-process run with accumulate 1, 1-process run with accumulate 2)."""
     root = tmp_path_factory.mktemp("ddp")
     data_dir = make_toy_data(root / "data", numbers=True)
-    config_file = root / "toy.yaml"
-    config_file.write_text(ddp_config(data_dir, accumulate=1).to_yaml(), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "seq2seq", "train", "--config", str(config_file), "--run-dir", str(root / "two"), "--quiet"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_in_two_processes(ddp_config(data_dir, accumulate=1), root / "toy.yaml", root / "two")
     run_training(ddp_config(data_dir, accumulate=2), root / "one")
     return data_dir, root / "two", root / "one"
 

@@ -204,6 +204,12 @@ def test_a_small_model_carries_names_and_numbers_it_never_saw(trained: Path) -> 
     assert outputs[0].startswith("Zoé ") and outputs[1].startswith("Quentin ")  # the names, where the toy pairs put them
     result = translator.translate_batch(["Zoé voit le chat ."], attention=True)[0]
     assert "Zoé" in result.source_pieces and "Zoé" in result.best.pieces  # the plot shows the name
+    # ... marked as the symbol the model read and wrote (the page of `s2s serve` marks it)
+    assert [s for s in result.source_symbols if s] == [N1] == [s for s in result.best.symbols if s]
+    assert result.source_symbols[result.source_pieces.index("Zoé")] == N1 == result.best.symbols[result.best.pieces.index("Zoé")]
+    joined = translator.translate_batch(["Zoé voit le chat. Quentin mange le poisson."], attention=True, split=True)[0]
+    assert [s for s in joined.source_symbols if s] == [N1, N1]  # each sentence numbers its own
+    assert len(joined.source_symbols) == len(joined.source_pieces) and len(joined.best.symbols) == len(joined.best.pieces)
     without = Translator.load(trained, protect_entities=False).translate("Zoé voit le chat .")
     assert "Zoé" not in without  # what the symbols do: the model alone cannot spell her
 

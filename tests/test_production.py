@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -100,9 +101,7 @@ def test_average_refuses_checkpoints_of_another_model(trained, tmp_path, monkeyp
 def test_force_removes_the_kept_step_checkpoints(trained, tmp_path):
     run, _ = trained
     copy = tmp_path / "run"
-    copy.mkdir()
-    for item in run.iterdir():
-        (copy / item.name).write_bytes(item.read_bytes())
+    shutil.copytree(run, copy)  # (with its tensorboard/ folder where TensorBoard is installed)
     config = toy_config(Path(load_checkpoint(run / "last.pt")["config"]["data"]["dir"]), max_steps=2,
                         validate_every=2)
     run_training(config, copy, force=True)

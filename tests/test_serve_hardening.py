@@ -243,7 +243,8 @@ class Stand:
         self.hold = threading.Event()
         self.hold.set()
 
-    def translate_batch(self, texts: list[str], beam: int | None = None, n_best: int = 1) -> list:
+    def translate_batch(self, texts: list[str], beam: int | None = None, n_best: int = 1,
+                        attention: bool = False) -> list:
         self.hold.wait(30)
         self.calls.append(list(texts))
         if any("boom" in text for text in texts):
@@ -345,7 +346,8 @@ class Concurrent(Stand):
         self.delay_s, self.running, self.most_at_once = delay_s, 0, 0
         self.count_lock = threading.Lock()
 
-    def translate_batch(self, texts: list[str], beam: int | None = None, n_best: int = 1) -> list:
+    def translate_batch(self, texts: list[str], beam: int | None = None, n_best: int = 1,
+                        attention: bool = False) -> list:
         with self.count_lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)

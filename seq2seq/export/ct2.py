@@ -1,7 +1,8 @@
 """CTranslate2: export an s2s Transformer (`s2s export`) and translate with the exported model.
 
 The export goes through CTranslate2's converter API (a `Converter` whose `_load` returns a
-`TransformerSpec`), mapping every weight of `seq2seq.models.transformer` explicitly:
+`TransformerSpec`; `Converter.convert`'s steps are run one by one, a stage of the bar each),
+mapping every weight of `seq2seq.models.transformer` explicitly:
 
     s2s                                         CTranslate2 TransformerSpec
     src_embed / tgt_embed (x sqrt(d_model))     encoder/decoder.embeddings (scale_embeddings)
@@ -65,8 +66,10 @@ def is_exported(path: Path) -> bool:
     return path.is_dir() and (path / EXPORT_INFO).is_file() and (path / "model.bin").is_file()
 
 
-def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force: bool) -> Path:
-    """Write a CTranslate2 model directory for a Transformer checkpoint or run; returns it."""
+def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force: bool,
+                       show_progress: bool = False) -> Path:
+    """Write a CTranslate2 model directory for a Transformer checkpoint or run; returns it.
+    show_progress: a bar on stderr of its EXPORT_STAGES (`s2s export` on a terminal)."""
     if quantization not in QUANTIZATIONS:
         raise UserError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
     if out_dir.is_symlink():  # -o LINK: the export goes where it points, the link kept (not replaced by a folder)
@@ -76,45 +79,80 @@ def export_ctranslate2(checkpoint: Path, out_dir: Path, quantization: str, force
         if not force:
             raise UserError(f"{out_dir} already holds an export; use --force to replace it")
         check_replaceable(out_dir, EXPORT)
-    payload = load_checkpoint(checkpoint)
-    loaded = model_from_payload(payload)
-    from seq2seq.models.transformer import TransformerModel
+    with stage_bar(f"reading {checkpoint.name}", shown=show_progress) as bar:
+        payload = load_checkpoint(checkpoint)
+        next_stage(bar, "building the model")
+        loaded = model_from_payload(payload)
+        del payload
+        from seq2seq.models.transformer import TransformerModel
 
-    if not isinstance(loaded.model, TransformerModel):
-        raise UserError(f"{loaded.path}: CTranslate2 runs Transformers only (it has no recurrent decoders); "
-                        "this is an RNN model")
-    converter_class = _converter_class()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=_existing_parent(out_dir)))
-    try:
-        converter_class(loaded).convert(str(tmp / "model"), quantization=quantization, force=True)
-        for item in (tmp / "model").iterdir():
-            item.rename(tmp / item.name)
-        (tmp / "model").rmdir()
-        config = loaded.config
-        (tmp / "spm.src.model").write_bytes(loaded.src_tokenizer.to_bytes())
-        (tmp / "spm.tgt.model").write_bytes(loaded.tgt_tokenizer.to_bytes())
-        info = {"format": "s2s-ctranslate2", "s2s_version": __version__, "checkpoint": str(loaded.path),
-                "quantization": quantization, "data": {"normalization": config.data.normalization,
-                                                       "lowercase": config.data.lowercase,
-                                                       "src_lang": config.data.src_lang,
-                                                       "tgt_lang": config.data.tgt_lang,
-                                                       "elision": elision_language(config.data.split_elision,
-                                                                                   config.data.src_lang)},
-                "decode": {k: getattr(config.decode, k) for k in (
-                    "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
-                    "batch_tokens", "no_repeat_ngram", "split_sentences")},
-                "max_positions": loaded.model.max_positions,  # rows of its positional encodings
-                "placeholders": loaded.protector.to_state() if loaded.protector else None}
-        (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
-        (tmp / MARKER).write_bytes(marker_bytes(EXPORT, "s2s export"))
-        tmp.chmod(0o755)
-        replace_directory(tmp, out_dir)
-    except OSError as exc:
-        raise UserError(f"{out_dir}: cannot write the exported model ({exc.strerror or exc})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(loaded.model, TransformerModel):
+            raise UserError(f"{loaded.path}: CTranslate2 runs Transformers only (it has no recurrent decoders); "
+                            "this is an RNN model")
+        converter = _converter_class()(loaded)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=_existing_parent(out_dir)))
+        try:
+            # CTranslate2's Converter.convert, a stage at a time (each one call into CTranslate2)
+            layers = f"{loaded.config.model.encoder_layers}+{loaded.config.model.decoder_layers}"
+            next_stage(bar, f"mapping the weights of {layers} layers")
+            spec = converter._load()
+            spec.validate()
+            next_stage(bar, f"weights to {quantization}")
+            spec.optimize(quantization=quantization)
+            size = sum(v.num_bytes() for v in spec.variables().values() if not isinstance(v, str))
+            next_stage(bar, f"writing model.bin ({size / 1e6:,.0f} MB)")
+            spec.save(str(tmp))
+            next_stage(bar, "writing tokenizers and export info")
+            _write_export_files(tmp, loaded, quantization)
+            replace_directory(tmp, out_dir)
+            bar.update(1)
+        except OSError as exc:
+            raise UserError(f"{out_dir}: cannot write the exported model ({exc.strerror or exc})") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+EXPORT_STAGES = 6  # what the bar of `s2s export` counts: read, build, map, quantize, write model.bin, the rest
+
+
+def stage_bar(first: str, shown: bool) -> Any:
+    """A bar on stderr of the export's stages (what it does now, done/total, ETA), `first` the one
+    shown first; gone when done; one that shows nothing unless `shown` (as pipeline.sentence_bar)."""
+    from tqdm import tqdm
+
+    return tqdm(total=EXPORT_STAGES, unit=" stages", file=sys.stderr, disable=not shown, leave=False,
+                dynamic_ncols=True, desc=f"export: {first}")
+
+
+def next_stage(bar: Any, what: str) -> None:
+    """The stage shown done; `what` the one shown now (drawn at once: stages can be quicker than
+    tqdm's redraw interval)."""
+    bar.set_description_str(f"export: {what}", refresh=False)
+    bar.update(1)
+    bar.refresh()
+
+
+def _write_export_files(tmp: Path, loaded: Any, quantization: str) -> None:
+    config = loaded.config
+    (tmp / "spm.src.model").write_bytes(loaded.src_tokenizer.to_bytes())
+    (tmp / "spm.tgt.model").write_bytes(loaded.tgt_tokenizer.to_bytes())
+    info = {"format": "s2s-ctranslate2", "s2s_version": __version__, "checkpoint": str(loaded.path),
+            "quantization": quantization, "data": {"normalization": config.data.normalization,
+                                                   "lowercase": config.data.lowercase,
+                                                   "src_lang": config.data.src_lang,
+                                                   "tgt_lang": config.data.tgt_lang,
+                                                   "elision": elision_language(config.data.split_elision,
+                                                                               config.data.src_lang)},
+            "decode": {k: getattr(config.decode, k) for k in (
+                "beam_size", "length_penalty", "length_penalty_kind", "max_len_ratio", "max_len_offset",
+                "batch_tokens", "no_repeat_ngram", "split_sentences")},
+            "max_positions": loaded.model.max_positions,  # rows of its positional encodings
+            "placeholders": loaded.protector.to_state() if loaded.protector else None}
+    (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (tmp / "README.md").write_text(_readme(loaded.path, quantization, config), encoding="utf-8")
+    (tmp / MARKER).write_bytes(marker_bytes(EXPORT, "s2s export"))
+    tmp.chmod(0o755)
 
 
 def _existing_parent(path: Path) -> Path:
@@ -348,7 +386,8 @@ def export_command(*, model: Path | None, output: Path, fmt: str, quantization: 
 
     if fmt != "ctranslate2":
         raise UserError(f"--format must be ctranslate2; got {fmt!r}")
-    path = export_ctranslate2(resolve_model(model), output, quantization, force)
+    # a bar of its stages on a terminal, nothing extra when piped
+    path = export_ctranslate2(resolve_model(model), output, quantization, force, show_progress=sys.stderr.isatty())
     print(f"exported {path} (CTranslate2, {quantization}); translate with `s2s translate --model {path}`",
           file=sys.stderr)
 

@@ -8,6 +8,7 @@
     progress.py     progress lines, validation reports, budget and ETA
     run_dir.py      the run directory: refuse/force/resume, train.log, metrics.csv, live bar
     validation.py   dev loss, greedy dev BLEU/chrF and sample translations (through the Translator)
+    tensorboard.py  TensorBoard event files beside metrics.csv (train.tensorboard), rank 0; never fails a run
     loss.py         the label-smoothed loss fused with the output projection
     schedule.py     learning-rate schedules with linear warm-up (linear, cosine: decay to the budget's end)
     optimizer.py    Adam / AdamW

@@ -1,21 +1,46 @@
-"""What a running training shows: the live bar, progress lines, metrics.csv rows, budget and ETA."""
+"""What a running training shows: the live bar, progress lines, metrics.csv rows (and TensorBoard's
+event files: training/tensorboard.py), budget and ETA."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from seq2seq.config import TrainConfig
+from seq2seq.config import Config, TrainConfig
 from seq2seq.training.run_dir import MetricsCSV, RunLog
 from seq2seq.training.state import TrainState
+from seq2seq.training.tensorboard import TensorBoard
 from seq2seq.training.validation import DevScores
 
 
 class Progress:
-    """Reports every update on the live bar, and every train.log_every updates in train.log and metrics.csv."""
+    """Reports every update on the live bar, and every train.log_every updates in train.log and
+    metrics.csv (and TensorBoard's event files)."""
 
-    def __init__(self, log: RunLog, metrics: MetricsCSV | None, train: TrainConfig, group_size: int) -> None:
-        self.log, self.metrics, self.train = log, metrics, train
+    def __init__(self, log: RunLog, metrics: MetricsCSV | None, train: TrainConfig, group_size: int,
+                 tensorboard: TensorBoard | None = None) -> None:
+        self.log, self.metrics, self.train, self.tensorboard = log, metrics, train, tensorboard
         self.group_size = group_size  # batches per update
+
+    @classmethod
+    def open(cls, run_dir: Path, config: Config, log: RunLog, resume_step: int | None, group_size: int,
+             is_main: bool) -> Progress:
+        """The progress of a run in `run_dir` (continued from `resume_step` on --resume): rank 0 writes
+        metrics.csv, and the event files with train.tensorboard; the other processes neither."""
+        metrics = MetricsCSV(run_dir / "metrics.csv", resume_step=resume_step) if is_main else None
+        board = TensorBoard.open(run_dir, config, resume_step, log) if is_main else None
+        return cls(log, metrics, config.train, group_size, board)
+
+    @property
+    def wants_attention(self) -> bool:
+        """Whether validation should translate the fixed dev sentence with its attention (for TensorBoard)."""
+        return self.tensorboard is not None and self.tensorboard.active
+
+    def close(self) -> None:
+        if self.tensorboard is not None:  # (never raises)
+            self.tensorboard.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
     def report(self, state: TrainState, batches_in_epoch: int, lr: float, grad_norm: float,
                seconds_per_update: float) -> None:
@@ -36,6 +61,8 @@ class Progress:
         if self.metrics is not None:
             self.metrics.write(step=state.step, epoch=round(epoch, 4), train_loss=window_loss, lr=lr,
                                tokens_per_s=round(tokens_per_s, 1), elapsed_s=round(state.elapsed_s, 1))
+        if self.tensorboard is not None:
+            self.tensorboard.log_progress(state.step, window_loss, lr, grad_norm, round(tokens_per_s, 1))
         state.window_loss, state.window_tokens, state.window_train_s = 0.0, 0, 0.0
 
     def validation(self, state: TrainState, scores: DevScores, improved: bool, lr: float,
@@ -52,6 +79,8 @@ class Progress:
         self.metrics.write(step=state.step, epoch=round(state.epoch_fraction(batches_in_epoch), 4),
                            dev_loss=scores.loss, dev_bleu=scores.bleu, dev_chrf=scores.chrf, lr=lr,
                            elapsed_s=round(state.elapsed_s, 1))
+        if self.tensorboard is not None:
+            self.tensorboard.log_validation(state.step, scores.loss, scores.bleu, scores.chrf, scores.attention)
 
     def budget(self, state: TrainState, batches_in_epoch: int,
                seconds_per_update: float) -> tuple[float, float | None, str]:

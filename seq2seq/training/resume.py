@@ -25,7 +25,7 @@ from seq2seq.errors import UserError
 RESUMABLE_CHANGES = {
     "name", "data.dir", "data.path", "data.src_path", "data.tgt_path",
     "train.max_steps", "train.max_epochs", "train.max_minutes", "train.patience",
-    "train.validate_every", "train.save_every", "train.dev_sentences", "train.log_every",
+    "train.validate_every", "train.save_every", "train.dev_sentences", "train.log_every", "train.tensorboard",
     "train.threads", "train.keep_last", "train.device", "train.precision", "decode.precision",
     "train.data_workers",  # batches are a function of (seed, epoch, rows), whichever process makes them
 }

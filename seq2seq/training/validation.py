@@ -3,7 +3,8 @@
 The dev loss uses the training criterion (label-smoothed, per non-padding target token) so it
 can be read against the training loss in metrics.csv. BLEU and chrF are sacrebleu's corpus
 scores (computed as `s2s eval` does) of greedy (beam 1) translations of the first
-`train.dev_sentences` dev sentences.
+`train.dev_sentences` dev sentences. With TensorBoard (training/tensorboard.py), the attention of
+one fixed dev sentence too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from seq2seq.entities import Protector
 from seq2seq.metrics import score_translations
 from seq2seq.models.base import Seq2SeqModel
 from seq2seq.training.loss import projected_loss_sum
-from seq2seq.translator import Translator
+from seq2seq.translator import TranslationResult, Translator
 
 
 @dataclass
@@ -67,12 +68,14 @@ class DevScores:
     bleu: float
     chrf: float
     samples: list[tuple[str, str, str]]  # (source, reference, hypothesis) of the first sentences
+    attention: TranslationResult | None = None  # attention_sentence's greedy translation with its attention
 
 
 def validate(model: Seq2SeqModel, dev: DevSet, config: Config, src_tokenizer: Tokenizer,
              tgt_tokenizer: Tokenizer, device: torch.device, protector: Protector | None = None,
-             n_samples: int = 3) -> DevScores:
-    """Dev loss, then greedy translations of the first train.dev_sentences sentences, scored."""
+             n_samples: int = 3, attention: bool = False) -> DevScores:
+    """Dev loss, then greedy translations of the first train.dev_sentences sentences, scored; with
+    `attention` (and a model that has it), attention_sentence's translation with its attention."""
     loss = dev_loss(model, dev, config.train.label_smoothing, device)
     count = config.train.dev_sentences or len(dev)
     sources, references = dev.src_lines[:count], dev.tgt_lines[:count]
@@ -85,4 +88,13 @@ def validate(model: Seq2SeqModel, dev: DevSet, config: Config, src_tokenizer: To
     hypotheses = [result.text for result in results]
     scores = score_translations(hypotheses, references)
     samples = list(zip(sources, references, hypotheses, strict=True))[:n_samples]
-    return DevScores(loss, scores["bleu"], scores["chrf"], samples)
+    sample = None
+    if attention and model.attention_layers:  # model.attention: none has nothing to show
+        sample = translator.translate_batch([attention_sentence(sources)], beam=1, attention=True, split=False)[0]
+    return DevScores(loss, scores["bleu"], scores["chrf"], samples, sample)
+
+
+def attention_sentence(sources: list[str], shortest: int = 5, longest: int = 25) -> str:
+    """The dev sentence whose attention each validation shows: the first of `shortest` to `longest`
+    words (readable as a heat map), else the first one; the same at every validation."""
+    return next((line for line in sources if shortest <= len(line.split()) <= longest), sources[0])
