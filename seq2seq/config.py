@@ -146,7 +146,7 @@ class TrainConfig:
     dev_sentences: int = option(500, "dev sentences greedy-decoded for BLEU/chrF at each validation (0 = all)", low=0)
     log_every: int = option(50, "updates between progress lines in train.log", low=1)
     tensorboard: Literal["auto", True, False] = option(
-        "auto", "also write TensorBoard event files to <run>/tensorboard/ (training/tensorboard.py): auto = when the "
+        "auto", "also write TensorBoard event files to the run folder (training/tensorboard.py): auto = when the "
         "tensorboard package is installed, true = required (pip install 's2s[tensorboard]'), false = never")
     save_every: Optional[int] = option(None, "updates between saves of last.pt besides the one at each validation (null = only at validations)", low=1)
     keep_last: int = option(0, "also keep the weights of the last K saves of last.pt as step-<N>.pt, for `s2s average` (0 = none)", low=0)

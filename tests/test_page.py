@@ -27,6 +27,8 @@ from test_translate_eval import make_checkpoint
 
 TRANSFORMER = {"type": "transformer", "d_model": 32, "heads": 4, "ff_size": 64, "encoder_layers": 1,
                "decoder_layers": 2, "max_positions": 64}
+RNN = {"type": "rnn", "rnn_cell": "gru", "embedding_dim": 16, "hidden_size": 16, "encoder_layers": 1,
+       "decoder_layers": 1, "attention": "dot"}
 NO_ATTENTION = {"type": "rnn", "rnn_cell": "gru", "embedding_dim": 16, "hidden_size": 16,
                 "encoder_layers": 1, "decoder_layers": 1, "attention": "none"}
 CARD = "Jane visite l'Afrique en septembre."
@@ -303,3 +305,21 @@ def test_the_page_says_when_a_model_has_no_attention(browser, no_attention_serve
     assert "model.attention: none" in browser.find_element(By.ID, "attention-note").text
     assert browser.find_element(By.ID, "translation").text  # translated all the same
     assert not browser.find_element(By.ID, "heatmap").is_displayed()
+
+
+@pytest.fixture(scope="module")
+def rnn_server(tmp_path_factory):
+    yield from serving(make_checkpoint(tmp_path_factory.mktemp("page") / "rnn", RNN), tmp_path_factory)
+
+
+def test_the_page_shows_the_rnn_attention_without_choosers(browser, rnn_server):
+    from selenium.webdriver.common.by import By
+
+    browser.get(rnn_server.url)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#heatmap td"), "the example's heat map")
+    attention = post(rnn_server.port, {"text": CARD, "attention": True})[1]["attention"]
+    assert (attention["layers"], attention["heads"]) == (1, 1)  # one dot-product attention
+    columns, rows, shown = heatmap(browser)
+    assert columns == attention["source_pieces"] and rows == attention["target_pieces"]
+    assert_close(shown, attention["weights"][0][0])
+    assert not browser.find_element(By.ID, "layer").is_displayed() and not browser.find_element(By.ID, "head").is_displayed()

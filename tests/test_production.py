@@ -101,7 +101,7 @@ def test_average_refuses_checkpoints_of_another_model(trained, tmp_path, monkeyp
 def test_force_removes_the_kept_step_checkpoints(trained, tmp_path):
     run, _ = trained
     copy = tmp_path / "run"
-    shutil.copytree(run, copy)  # (with its tensorboard/ folder where TensorBoard is installed)
+    shutil.copytree(run, copy)
     config = toy_config(Path(load_checkpoint(run / "last.pt")["config"]["data"]["dir"]), max_steps=2,
                         validate_every=2)
     run_training(config, copy, force=True)

@@ -27,9 +27,13 @@ def needs_tensorboard() -> None:
 def events(run_dir: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    accumulator = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0,
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0,
                                                                                 "tensors": 0})
     return accumulator.Reload()
+
+
+def event_files(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("events.out.tfevents.*"))
 
 
 def steps_of(accumulator, tag: str) -> list[int]:
@@ -100,17 +104,20 @@ def test_the_config_is_logged_as_hyperparameters_and_text(board_run: Path) -> No
 def test_false_writes_no_event_files(toy_data: Path, tmp_path: Path) -> None:
     run_training(toy_config(toy_data, max_steps=5, validate_every=5, tensorboard=False), tmp_path / "run")
     assert (tmp_path / "run" / "metrics.csv").is_file()
-    assert not (tmp_path / "run" / "tensorboard").exists()
+    assert not event_files(tmp_path / "run")
 
 
 def test_a_new_run_replaces_the_event_files_of_the_old_one(toy_data: Path, tmp_path: Path) -> None:
     needs_tensorboard()
     run_training(toy_config(toy_data, max_steps=10, tensorboard=True), tmp_path / "run")
     run_training(toy_config(toy_data, max_steps=10, tensorboard=True), tmp_path / "run", force=True)
-    assert len(list((tmp_path / "run" / "tensorboard").iterdir())) == 1
+    assert len(event_files(tmp_path / "run")) == 1
     assert steps_of(events(tmp_path / "run"), "dev/bleu") == [10]
+    from seq2seq.ownership import protected
+
+    assert protected(event_files(tmp_path / "run")[0])  # no -o of another command replaces them
     run_training(toy_config(toy_data, max_steps=5, validate_every=5, tensorboard=False), tmp_path / "run", force=True)
-    assert list((tmp_path / "run" / "tensorboard").iterdir()) == []  # no curves of a run that is gone
+    assert event_files(tmp_path / "run") == []  # no curves of a run that is gone
 
 
 def test_true_without_the_package_is_refused_before_training(toy_data: Path, tmp_path: Path,
@@ -129,7 +136,7 @@ def test_auto_without_the_package_trains_without_event_files(toy_data: Path, tmp
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     run_training(toy_config(toy_data, max_steps=5, validate_every=5), tmp_path / "run")
     assert [int(row["step"]) for row in metrics_rows(tmp_path / "run")] == [5, 5]
-    assert not (tmp_path / "run" / "tensorboard").exists()
+    assert not event_files(tmp_path / "run")
 
 
 def test_a_write_error_warns_once_and_training_goes_on(toy_data: Path, tmp_path: Path,
@@ -195,7 +202,7 @@ def test_only_rank_0_writes_event_files(tmp_path: Path) -> None:
 
     data_dir = make_toy_data(tmp_path / "data", numbers=True)
     train_in_two_processes(ddp_config(data_dir, tensorboard=True), tmp_path / "toy.yaml", tmp_path / "two")
-    assert len(list((tmp_path / "two" / "tensorboard").iterdir())) == 1
+    assert len(event_files(tmp_path / "two")) == 1
     board = events(tmp_path / "two")
     assert steps_of(board, "train/loss") == csv_steps(tmp_path / "two", "train_loss") == [3, 6, 9, 12]
     assert steps_of(board, "dev/bleu") == csv_steps(tmp_path / "two", "dev_bleu") == [6, 12]

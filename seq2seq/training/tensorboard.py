@@ -1,6 +1,6 @@
 """TensorBoard event files of a training run (train.tensorboard; the `tensorboard` extra).
 
-    runs/<name>/tensorboard/events.out.tfevents.*     `tensorboard --logdir runs` shows each run by name
+    runs/<name>/events.out.tfevents.*     beside metrics.csv: `tensorboard --logdir runs` shows each run by its name
 
 Written by rank 0 at the moments metrics.csv gets its rows (training/progress.py): train/loss,
 train/lr, train/grad_norm and train/tokens_per_s every train.log_every updates; dev/loss, dev/bleu,
@@ -26,7 +26,7 @@ from seq2seq.config import Config
 from seq2seq.errors import UserError
 from seq2seq.training.run_dir import RunLog
 
-FOLDER = "tensorboard"
+EVENT_FILES = "events.out.tfevents.*"  # what SummaryWriter writes (seq2seq.ownership: the run's own)
 INSTALL = "pip install 's2s[tensorboard]'"
 
 
@@ -74,21 +74,19 @@ class TensorBoard:
 
     @classmethod
     def open(cls, run_dir: Path, config: Config, resume_step: int | None, log: RunLog) -> TensorBoard | None:
-        """The writer of `run_dir`/tensorboard (None with train.tensorboard false, or auto without
-        the package). A new run (--force included) first deletes the event files an earlier run left
-        there; a resumed one purges the steps after `resume_step` that the interrupted process wrote."""
-        folder, board = run_dir / FOLDER, cls(None, log)
+        """The writer of the event files in `run_dir` (None with train.tensorboard false, or auto
+        without the package). A new run (--force included) first deletes the event files an earlier
+        run left there; a resumed one purges the steps after `resume_step` that the interrupted process wrote."""
+        board = cls(None, log)
         writer_class = summary_writer(config.train.tensorboard)
         try:
-            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                raise OSError(f"{folder} is not a folder of the run (a link or a file); it is left as it is")
             if resume_step is None:
-                for stale in folder.glob("events.out.tfevents.*"):
+                for stale in run_dir.glob(EVENT_FILES):
                     stale.unlink()
             if writer_class is None:
                 return None
             purge = None if resume_step is None else resume_step + 1
-            board.writer = writer_class(log_dir=str(folder), purge_step=purge, flush_secs=30)
+            board.writer = writer_class(log_dir=str(run_dir), purge_step=purge, flush_secs=30)
             board._write_config(config, 0 if resume_step is None else resume_step)
         except Exception as exc:  # noqa: BLE001 - TensorBoard never fails a training
             board._stop(exc)
