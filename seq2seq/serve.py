@@ -170,11 +170,16 @@ def make_app(translator: Any, limits: Limits, info: dict[str, Any]) -> Any:
 
 
 async def _translate(request: Any, batcher: Batcher, limits: Limits, no_attention: str | None) -> Any:
+    from fastapi.responses import JSONResponse
+
     try:
         body = await asyncio.wait_for(read_body(request, limits.max_body_bytes), limits.body_timeout_s)
     except asyncio.TimeoutError:
         raise BadRequest(408, f"the body did not arrive within {limits.body_timeout_s:g} s") from None
     texts, single, beam, n_best, attention = parse_request(body, limits)
+    if attention and sum(map(len, texts)) > limits.max_chars:  # the weights grow with the square of the length
+        raise BadRequest(413, f'with "attention": true the texts may have {limits.max_chars} characters in all '
+                              "(--max-chars); send fewer or shorter texts")
     loop = asyncio.get_running_loop()
     job = Job(texts, beam, n_best, loop.create_future(), loop, attention and no_attention is None)
     if texts and not batcher.submit(job):
@@ -191,8 +196,13 @@ async def _translate(request: Any, batcher: Batcher, limits: Limits, no_attentio
             job.abandoned = True  # the batcher drops what is left of it
             return None
     results = await job.done if texts else []
-    answers = [_answer(text, result, n_best, attention, no_attention) for text, result in zip(texts, results)]
-    return answers[0] if single else {"translations": answers}
+
+    def answer() -> Any:
+        answers = [_answer(text, result, n_best, attention, no_attention) for text, result in zip(texts, results)]
+        return JSONResponse(answers[0] if single else {"translations": answers})
+
+    # the weights of a long text take a while to write as JSON: not on the event loop, which serves everyone
+    return await asyncio.to_thread(answer) if attention else answer()
 
 
 def model_info(translator: Any, path: Path) -> dict[str, Any]:

@@ -124,6 +124,16 @@ def json_numbers(nested) -> list[float]:
     return [x for item in nested for x in json_numbers(item)] if isinstance(nested, list) else [nested]
 
 
+def test_the_attention_is_bounded(server, run):
+    # with attention, the texts of one request have at most --max-chars characters in all
+    status, answer = post(server.port, {"texts": ["Bonjour. " * 120, "Merci. " * 150], "attention": True})
+    assert status == 413 and '"attention": true' in answer["error"] and "--max-chars" in answer["error"]
+    # and no answer carries more than MAX_WEIGHTS weights for one text (here a bound of 10)
+    result = Translator.load(run, beam=BEAM).translate_batch(["Bonjour."], attention=True)[0]
+    refused = attention_json(result, most=10)
+    assert refused["available"] is False and "translate a shorter text" in refused["reason"]
+
+
 @pytest.mark.parametrize("value", ["yes", 1, None, [True]])
 def test_attention_must_be_true_or_false(server, value):
     status, answer = post(server.port, {"text": "Bonjour.", "attention": value})
