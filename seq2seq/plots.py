@@ -40,17 +40,25 @@ def _save(fig: Any, path: str | Path, output: bool = True) -> Path:
     return path
 
 
+SYMBOL_COLOR = "#b54708"  # pieces that show an entity symbol's words (as the page of `s2s serve` marks them)
+
+
 def plot_attention(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequence[str],
-                   path: str | Path, title: str = "") -> Path:
+                   path: str | Path, title: str = "", src_symbols: Sequence[str | None] | None = None,
+                   tgt_symbols: Sequence[str | None] | None = None) -> Path:
     """Heat map of attention weights (see attention_figure) saved as a PNG."""
-    return _save(attention_figure(weights, src_pieces, tgt_pieces, title), path)
+    return _save(attention_figure(weights, src_pieces, tgt_pieces, title, src_symbols, tgt_symbols), path)
 
 
-def attention_figure(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequence[str], title: str = "") -> Any:
+def attention_figure(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequence[str], title: str = "",
+                     src_symbols: Sequence[str | None] | None = None,
+                     tgt_symbols: Sequence[str | None] | None = None) -> Any:
     """Heat map of attention weights: source subwords on x, target subwords on y; a matplotlib
     figure (the caller saves or logs it, and closes it).
 
-    weights: (tgt_len, src_len) tensor or array, row t = attention of output step t.
+    weights: (tgt_len, src_len) tensor or array, row t = attention of output step t. src_symbols,
+    tgt_symbols: per piece the entity symbol it shows (TranslationResult.source_symbols,
+    Translation.symbols), else None; those pieces are drawn in SYMBOL_COLOR, bold.
     """
     import numpy as np
 
@@ -73,6 +81,11 @@ def attention_figure(weights: Any, src_pieces: Sequence[str], tgt_pieces: Sequen
     ax.set_ylabel("target subwords")
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
     ax.xaxis.set_label_position("top")
+    for labels, symbols in ((ax.get_xticklabels(), src_symbols), (ax.get_yticklabels(), tgt_symbols)):
+        for label, symbol in zip(labels, symbols or ()):
+            if symbol:
+                label.set_color(SYMBOL_COLOR)
+                label.set_fontweight("bold")
     if title:
         ax.set_title(title, fontsize=10, pad=12)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="attention weight")

@@ -164,7 +164,7 @@ def _plot_attention(translator: Translator, result: TranslationResult, path: Pat
     what = ("" if model.attention_layers == 1 and model.attention_heads == 1 else
             f", decoder layer {layer_index + 1}, " + ("mean of heads" if head is None else f"head {head}"))
     title = f"{result.source[:80]}\n→ {hyp.text[:80]}\n({translator.path}{what})"
-    plot_attention(weights, result.source_pieces, hyp.pieces, path, title)
+    plot_attention(weights, result.source_pieces, hyp.pieces, path, title, result.source_symbols, hyp.symbols)
     print(f"attention plot: {path}", file=sys.stderr)
 
 

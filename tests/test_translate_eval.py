@@ -325,6 +325,14 @@ def test_plots_write_pngs(tmp_path):
     path = plot_attention(weights, [f"▁s{i}" for i in range(7)], [f"▁t{i}" for i in range(5)],
                           tmp_path / "a.png", "title")
     assert path.read_bytes().startswith(PNG_MAGIC)
+    # pieces that show an entity symbol's words are marked, as on the page of `s2s serve`
+    from seq2seq.plots import SYMBOL_COLOR, attention_figure
+
+    figure = attention_figure(weights, ["▁Zoé", *[f"▁s{i}" for i in range(6)]], [f"▁t{i}" for i in range(5)], "",
+                              ["⦅N1⦆", *[None] * 6], [None, None, "⦅N1⦆", None, None])
+    marked = [label.get_text() for axis in (figure.axes[0].get_xticklabels(), figure.axes[0].get_yticklabels())
+              for label in axis if label.get_color() == SYMBOL_COLOR]
+    assert marked == ["▁Zoé", "▁t2"]
     buckets = bleu_by_length(["a b", "a b c d e f g"], ["x y", "p q"], ["x y", "p r"])
     two = plot_bleu_by_length({"with attention": buckets, "without": buckets}, tmp_path / "b.png")
     assert two.read_bytes().startswith(PNG_MAGIC)

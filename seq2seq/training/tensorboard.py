@@ -158,7 +158,7 @@ def attention_image(tag: str, result: Any, step: int) -> Any:
     best = result.best
     weights = best.attention[:, -1].mean(dim=1)  # (tgt_len + 1, layers, heads, src_len) -> (tgt_len + 1, src_len)
     title = f"{result.source[:80]}\n→ {best.text[:80]}\n(step {step}, last decoder layer, mean of heads)"
-    figure = attention_figure(weights, result.source_pieces, best.pieces, title)
+    figure = attention_figure(weights, result.source_pieces, best.pieces, title, result.source_symbols, best.symbols)
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings():  # e.g. "Glyph ... missing from font"
