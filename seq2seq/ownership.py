@@ -22,6 +22,7 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import fnmatch
 import json
 import os
 import re
@@ -41,6 +42,7 @@ DESCRIPTION = {RUN: "an s2s run folder", PREPARED: "an s2s prepared-data folder"
                DOWNLOAD: "a corpus folder of s2s data download", None: "a folder s2s did not make"}
 RUN_FILES = ("last.pt", "best.pt", "train.log", "metrics.csv", "config.yaml", "training_curves.png",
              "spm.model", "spm.src.model", "spm.tgt.model")
+EVENT_FILES = "events.out.tfevents.*"  # TensorBoard's, in a run folder (training/tensorboard.py)
 PREPARED_FILES = tuple(f"{split}.{side}" for split in ("train", "dev", "test") for side in ("src", "tgt")) + (
     "manifest.json", "spm.model", "spm.src.model", "spm.tgt.model", "train.known-words.txt")
 # the training shards (seq2seq/data/shards.py): train.00000.src, train.00000.src.npy, train.00000.index.npy ...
@@ -86,7 +88,7 @@ def owns(kind: str, name: str) -> bool:
         return True
     if kind == RUN:
         return (name in RUN_FILES or (name.endswith(".pt") and name.startswith(("step-", "best-at-")))
-                or name.startswith("events.out.tfevents."))  # TensorBoard's (training/tensorboard.py)
+                or fnmatch.fnmatchcase(name, EVENT_FILES))
     if kind == PREPARED:
         return name in PREPARED_FILES or SHARD_FILE.fullmatch(name) is not None
     if kind == DOWNLOAD:

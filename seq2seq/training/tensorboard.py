@@ -24,9 +24,9 @@ import yaml
 
 from seq2seq.config import Config
 from seq2seq.errors import UserError
+from seq2seq.ownership import EVENT_FILES  # what SummaryWriter writes: the run's own
 from seq2seq.training.run_dir import RunLog
 
-EVENT_FILES = "events.out.tfevents.*"  # what SummaryWriter writes (seq2seq.ownership: the run's own)
 INSTALL = "pip install 's2s[tensorboard]'"
 
 
